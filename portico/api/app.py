@@ -1,0 +1,40 @@
+"""The FastAPI application: routers under /v2 and /v2.0, middleware, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import APIRouter, FastAPI
+
+from portico import __version__
+from portico.api.context import ApiContext
+from portico.api.errors import install_error_handlers
+from portico.api.middleware import RequestIdMiddleware
+from portico.api.routers import loadbalancers, versions
+
+V2_ROUTERS: list[APIRouter] = [loadbalancers.router]
+
+
+def create_app(
+    ctx: ApiContext,
+    *,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    extra_routers: list[APIRouter] | None = None,
+) -> FastAPI:
+    """Build the API app around ``ctx``; ``lifespan`` runs background services with it."""
+    app = FastAPI(
+        title="portico",
+        version=__version__,
+        description="Load balancing as a service: the OpenStack Octavia v2 API.",
+        lifespan=lifespan,
+    )
+    app.state.portico = ctx
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(versions.router)
+    for prefix in ("/v2", "/v2.0"):
+        for router in [*V2_ROUTERS, *(extra_routers or [])]:
+            # The /v2.0 copy is the same API; keep it out of the schema to avoid duplicates.
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v2")
+    return app

@@ -1,0 +1,1 @@
+"""Routers of the Octavia v2 API; each is mounted under both /v2 and /v2.0."""

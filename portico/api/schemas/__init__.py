@@ -1,0 +1,1 @@
+"""Request and response shapes of the Octavia v2 API (pydantic), one module per resource."""

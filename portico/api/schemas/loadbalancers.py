@@ -1,0 +1,96 @@
+"""Load balancer bodies and the view Octavia returns for one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from portico.api.schemas.common import (
+    Envelope,
+    IpAddress,
+    Strict,
+    Tags,
+    Text255,
+    Uuid,
+    ref_list,
+)
+from portico.api.schemas.graph import GraphListener, GraphPool
+from portico.db.models import LoadBalancer
+
+
+class AdditionalVip(Strict):
+    subnet_id: Uuid
+    ip_address: IpAddress | None = None
+
+
+class LoadBalancerCreate(Strict):
+    name: Text255 | None = None
+    description: Text255 | None = None
+    admin_state_up: bool = True
+    project_id: Text255 | None = None
+    tenant_id: Text255 | None = None
+    provider: Text255 | None = None
+    flavor_id: Uuid | None = None
+    availability_zone: Text255 | None = None
+    vip_address: IpAddress | None = None
+    vip_network_id: Uuid | None = None
+    vip_subnet_id: Uuid | None = None
+    vip_port_id: Uuid | None = None
+    vip_qos_policy_id: Uuid | None = None
+    vip_sg_ids: list[Uuid] | None = None
+    additional_vips: list[AdditionalVip] | None = None
+    tags: Tags | None = None
+    listeners: list[GraphListener] | None = None
+    pools: list[GraphPool] | None = None
+
+
+class LoadBalancerUpdate(Strict):
+    name: Text255 | None = None
+    description: Text255 | None = None
+    admin_state_up: bool | None = None
+    vip_qos_policy_id: Uuid | None = None
+    vip_sg_ids: list[Uuid] | None = None
+    tags: Tags | None = None
+
+
+class LoadBalancerCreateBody(Envelope):
+    loadbalancer: LoadBalancerCreate
+
+
+class LoadBalancerUpdateBody(Envelope):
+    loadbalancer: LoadBalancerUpdate = Field(default_factory=LoadBalancerUpdate)
+
+
+def timestamp(value: Any) -> str | None:
+    """Octavia's timestamp format: ISO 8601 without a zone, seconds precision."""
+    return value.replace(microsecond=0).isoformat() if value is not None else None
+
+
+def loadbalancer_view(lb: LoadBalancer) -> dict[str, Any]:
+    return {
+        "id": lb.id,
+        "name": lb.name,
+        "description": lb.description,
+        "admin_state_up": lb.admin_state_up,
+        "project_id": lb.project_id,
+        "tenant_id": lb.project_id,
+        "provisioning_status": lb.provisioning_status,
+        "operating_status": lb.operating_status,
+        "provider": lb.provider,
+        "flavor_id": lb.flavor_id,
+        "availability_zone": lb.availability_zone,
+        "vip_address": lb.vip_address,
+        "vip_network_id": lb.vip_network_id,
+        "vip_subnet_id": lb.vip_subnet_id,
+        "vip_port_id": lb.vip_port_id,
+        "vip_qos_policy_id": lb.vip_qos_policy_id,
+        "vip_vnic_type": lb.vip_vnic_type,
+        "vip_sg_ids": list(lb.vip_sg_ids or []),
+        "additional_vips": list(lb.additional_vips or []),
+        "listeners": ref_list([li.id for li in lb.listeners]),
+        "pools": ref_list([p.id for p in lb.pools]),
+        "tags": lb.tags,
+        "created_at": timestamp(lb.created_at),
+        "updated_at": timestamp(lb.updated_at),
+    }

@@ -1,0 +1,82 @@
+"""Composition root: settings -> database -> drivers -> processes. Nothing else wires things.
+
+``serve`` is the embedded default: the API and the reconciler in one process. ``api`` and
+``controller`` run one part each against a shared database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from portico.api.app import create_app
+from portico.api.auth import NoAuth
+from portico.api.context import ApiContext, Authenticator
+from portico.db import migrate
+from portico.db.engine import Database, make_engine
+from portico.drivers.providers.registry import load_providers
+from portico.reconciler.loop import Reconciler
+from portico.settings import Settings
+
+LOG = logging.getLogger(__name__)
+
+
+def build_database(settings: Settings) -> Database:
+    return Database(make_engine(settings.effective_database_url))
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    if settings.auth_strategy == "keystone":
+        from portico.api.keystone import KeystoneAuth  # keystonemiddleware loads slowly
+
+        auth: Authenticator = KeystoneAuth(settings)
+        return auth
+    return NoAuth(settings)
+
+
+def build_reconciler(settings: Settings, db: Database) -> Reconciler:
+    providers = load_providers(list(settings.enabled_provider_drivers))
+    return Reconciler(db, providers, settings)
+
+
+def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
+    """The API app; with ``with_reconciler`` the reconcile loop runs in its event loop."""
+    db = build_database(settings)
+    reconciler = build_reconciler(settings, db) if with_reconciler else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(reconciler.run()) if reconciler else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            db.dispose()
+
+    ctx = ApiContext(
+        settings=settings,
+        db=db,
+        authenticator=build_authenticator(settings),
+        notify_change=reconciler.wake if reconciler else (lambda _lb_id: None),
+    )
+    return create_app(ctx, lifespan=lifespan)
+
+
+def upgrade_database(settings: Settings) -> None:
+    migrate.upgrade(settings.effective_database_url)
+
+
+async def run_controller(settings: Settings) -> None:
+    """The reconciler alone, polling the shared database."""
+    db = build_database(settings)
+    try:
+        await build_reconciler(settings, db).run()
+    finally:
+        db.dispose()

@@ -1,0 +1,92 @@
+"""``portico serve | api | controller | db upgrade``: thin entry points over bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from portico import __version__, bootstrap
+from portico.settings import Settings
+
+app = typer.Typer(help="portico: load balancing as a service (Octavia v2 API).")
+db_app = typer.Typer(help="Database schema management.")
+app.add_typer(db_app, name="db")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML config file (PORTICO_CONFIG_FILE).")
+]
+DbOpt = Annotated[
+    str | None, typer.Option("--database-url", help="SQLAlchemy URL (PORTICO_DATABASE_URL).")
+]
+HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (bind_host).")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Port to bind (bind_port).")]
+DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (data_dir).")]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    if config is not None:
+        os.environ["PORTICO_CONFIG_FILE"] = str(config)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _serve(settings: Settings, *, with_reconciler: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    api = bootstrap.build_app(settings, with_reconciler=with_reconciler)
+    uvicorn.run(api, host=settings.bind_host, port=settings.bind_port, log_level="warning")
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Everything in one process: API and reconciler (migrates the database first)."""
+    settings = _settings(
+        config, database_url=database_url, bind_host=host, bind_port=port, data_dir=data_dir
+    )
+    bootstrap.upgrade_database(settings)
+    _serve(settings, with_reconciler=settings.run_reconciler)
+
+
+@app.command()
+def api(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """The API alone, against a shared (migrated) database."""
+    settings = _settings(
+        config, database_url=database_url, bind_host=host, bind_port=port, data_dir=data_dir
+    )
+    _serve(settings, with_reconciler=False)
+
+
+@app.command()
+def controller(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+    """The reconciler alone, against a shared (migrated) database."""
+    settings = _settings(config, database_url=database_url)
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(bootstrap.run_controller(settings))
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+    """Create or migrate the schema to the latest revision."""
+    bootstrap.upgrade_database(_settings(config, database_url=database_url))
+
+
+@app.command()
+def version() -> None:
+    """Print portico's version."""
+    typer.echo(__version__)

@@ -1,0 +1,1 @@
+"""The object model's rules: constants, status state machine, validation. Pure: no I/O."""

@@ -1,0 +1,1 @@
+"""Drivers behind typed Protocols, loaded by entry point: providers, compute, certificates."""

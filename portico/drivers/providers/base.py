@@ -1,0 +1,47 @@
+"""The provider contract the reconciler drives, and the values it exchanges."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class LoadBalancerSnapshot:
+    """The desired state of one load balancer at one generation."""
+
+    id: str
+    provider: str
+    generation: int
+    deleting: bool
+    topology: str
+    # The object graph as plain values (listeners, pools, members, ...), never ORM rows.
+    graph: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What the provider observed; operating statuses by object id (absent: unchanged)."""
+
+    operating_status: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Converges load balancers. Raise ``TransientError`` to retry, ``PermanentError`` to fail."""
+
+    name: str
+    description: str
+
+    async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
+        """Make the running load balancer match ``snapshot``; idempotent."""
+        ...
+
+    async def delete(self, snapshot: LoadBalancerSnapshot) -> None:
+        """Remove everything the provider runs for the load balancer; idempotent."""
+        ...
+
+    def unsupported(self, feature: str) -> bool:
+        """Whether ``feature`` (e.g. ``lb_algorithm:SOURCE_IP_PORT``) is refused (HTTP 501)."""
+        ...

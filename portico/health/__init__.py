@@ -1,0 +1,1 @@
+"""Heartbeat receiver, status roll-up, staleness and failover (health issue)."""

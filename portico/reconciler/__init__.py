@@ -1,0 +1,1 @@
+"""The controller's reconcile loop: drives every load balancer to its desired generation."""

@@ -1,0 +1,1 @@
+"""Pure rendering of haproxy and keepalived configurations (amphora issue)."""

@@ -1,0 +1,293 @@
+"""Load balancer use cases: create (with its whole graph), read, update, delete, stats."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portico.db.models import (
+    AvailabilityZone,
+    Flavor,
+    ListenerStatistics,
+    LoadBalancer,
+)
+from portico.domain.constants import OperatingStatus as OS
+from portico.domain.constants import ProvisioningStatus as PS
+from portico.domain.errors import ImmutableObject, InvalidInput, NotFound, ValidationException
+from portico.domain.network import address_in, pick_address
+from portico.domain.policy import Access, Caller, require
+from portico.domain.status import DELETABLE_STRICT
+from portico.services import graph
+from portico.services.changes import bump_generation, lock_load_balancer
+from portico.services.listing import ListQuery, Page, apply_filters, run_listing
+from portico.services.quotas import check_quota
+from portico.services.scope import get_visible, scoped_select
+from portico.settings import Settings, SubnetSetting
+
+LABEL = "Load Balancer"
+
+# API name -> column, for equality filters and sort keys.
+COLUMNS: dict[str, str] = {
+    name: name
+    for name in (
+        "id",
+        "name",
+        "description",
+        "admin_state_up",
+        "project_id",
+        "provisioning_status",
+        "operating_status",
+        "provider",
+        "flavor_id",
+        "availability_zone",
+        "vip_address",
+        "vip_network_id",
+        "vip_subnet_id",
+        "vip_port_id",
+        "vip_qos_policy_id",
+        "vip_vnic_type",
+        "created_at",
+        "updated_at",
+    )
+} | {"tenant_id": "project_id"}
+
+_rng = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class Created:
+    lb: LoadBalancer
+    full_graph: bool
+
+
+def list_loadbalancers(
+    session: Session, caller: Caller, query: ListQuery, settings: Settings
+) -> Page:
+    filters = dict(query.filters)
+    project = filters.pop("project_id", None) or filters.pop("tenant_id", None)
+    stmt = scoped_select(LoadBalancer, caller, project)
+    stmt = apply_filters(stmt, LoadBalancer, _with(query, filters), filterable=COLUMNS)
+    return run_listing(
+        session,
+        stmt,
+        LoadBalancer,
+        query,
+        sortable=COLUMNS,
+        max_limit=settings.pagination_max_limit,
+    )
+
+
+def _with(query: ListQuery, filters: dict[str, str]) -> ListQuery:
+    return ListQuery(
+        filters=filters,
+        tags=query.tags,
+        tags_any=query.tags_any,
+        not_tags=query.not_tags,
+        not_tags_any=query.not_tags_any,
+    )
+
+
+def get_loadbalancer(session: Session, caller: Caller, lb_id: str) -> LoadBalancer:
+    return get_visible(session, LoadBalancer, lb_id, caller, label=LABEL)
+
+
+def _subnet(settings: Settings, subnet_id: str) -> SubnetSetting:
+    for subnet in settings.subnets:
+        if subnet.id == subnet_id:
+            return subnet
+    raise InvalidInput(f"Subnet {subnet_id} not found.")
+
+
+def _subnet_of_network(settings: Settings, network_id: str) -> SubnetSetting:
+    for subnet in settings.subnets:
+        if subnet.network_id == network_id:
+            return subnet
+    raise InvalidInput(f"Network {network_id} not found.")
+
+
+def _place_vip(
+    session: Session, settings: Settings, lb: LoadBalancer, data: Mapping[str, Any]
+) -> None:
+    """Resolve the VIP's subnet, network and address the way Octavia's network driver does."""
+    if data.get("vip_port_id"):
+        raise InvalidInput(f"Port {data['vip_port_id']} not found.")
+    if data.get("vip_subnet_id"):
+        subnet = _subnet(settings, data["vip_subnet_id"])
+        if data.get("vip_network_id") and data["vip_network_id"] != subnet.network_id:
+            raise ValidationException("Subnet does not belong to the VIP network.")
+    elif data.get("vip_network_id"):
+        subnet = _subnet_of_network(settings, data["vip_network_id"])
+    else:
+        raise ValidationException(
+            "VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id."
+        )
+    requested = data.get("vip_address")
+    if requested:
+        if not address_in(subnet.cidr, requested):
+            raise ValidationException(
+                f"VIP address {requested} is not in subnet {subnet.id} ({subnet.cidr})."
+            )
+        address = requested
+    else:
+
+        def taken(candidate: str) -> bool:
+            return (
+                session.scalar(
+                    select(LoadBalancer.id).where(
+                        LoadBalancer.vip_subnet_id == subnet.id,
+                        LoadBalancer.vip_address == candidate,
+                    )
+                )
+                is not None
+            )
+
+        address = pick_address(subnet.cidr, taken=taken, rng=_rng)
+    lb.vip_subnet_id = subnet.id
+    lb.vip_network_id = subnet.network_id
+    lb.vip_address = address
+    lb.vip_port_id = str(uuid.uuid4())
+
+
+def _check_catalogue(session: Session, data: Mapping[str, Any]) -> None:
+    flavor_id = data.get("flavor_id")
+    if flavor_id:
+        flavor = session.get(Flavor, flavor_id)
+        if flavor is None:
+            raise InvalidInput(f"Flavor {flavor_id} not found.")
+        if not flavor.enabled:
+            raise InvalidInput(
+                f"The selected flavor is not allowed in this deployment: {flavor_id}"
+            )
+    zone = data.get("availability_zone")
+    if zone:
+        az = session.get(AvailabilityZone, zone)
+        if az is None:
+            raise InvalidInput(f"Availability Zone {zone} not found.")
+        if not az.enabled:
+            raise InvalidInput(
+                f"The selected availability_zone is not allowed in this deployment: {zone}"
+            )
+
+
+def create_loadbalancer(
+    session: Session, caller: Caller, settings: Settings, data: Mapping[str, Any]
+) -> Created:
+    """Record a new load balancer (and any graph under it) as PENDING_CREATE."""
+    project = data.get("project_id") or data.get("tenant_id") or caller.project_id
+    if project is None:
+        raise InvalidInput("Missing project ID in request where one is required.")
+    require(caller, Access.WRITE, project)
+    provider = data.get("provider") or settings.default_provider_driver
+    if provider not in settings.enabled_provider_drivers:
+        raise InvalidInput(f"Provider '{provider}' is not enabled.")
+    _check_catalogue(session, data)
+    check_quota(session, settings, project, "load_balancer")
+    lb = LoadBalancer(
+        id=str(uuid.uuid4()),
+        project_id=project,
+        name=data.get("name"),
+        description=data.get("description"),
+        admin_state_up=data.get("admin_state_up", True),
+        provider=provider,
+        flavor_id=data.get("flavor_id"),
+        availability_zone=data.get("availability_zone"),
+        vip_qos_policy_id=data.get("vip_qos_policy_id"),
+        vip_sg_ids=list(data.get("vip_sg_ids") or []),
+        additional_vips=[dict(v) for v in data.get("additional_vips") or []],
+        provisioning_status=PS.PENDING_CREATE,
+        operating_status=OS.OFFLINE,
+        generation=1,
+        applied_generation=0,
+    )
+    _place_vip(session, settings, lb, data)
+    lb.set_tags(list(data.get("tags") or []))
+    session.add(lb)
+    session.flush()
+    listeners = data.get("listeners") or []
+    pools = data.get("pools") or []
+    if listeners or pools:
+        graph.build(session, caller, settings, lb, listeners=listeners, pools=pools)
+    return Created(lb=lb, full_graph=bool(listeners or pools))
+
+
+UPDATABLE = ("name", "description", "admin_state_up", "vip_qos_policy_id", "vip_sg_ids")
+
+
+def update_loadbalancer(
+    session: Session, caller: Caller, settings: Settings, lb_id: str, changes: Mapping[str, Any]
+) -> LoadBalancer:
+    lb = lock_load_balancer(session, lb_id)
+    require(caller, Access.WRITE, lb.project_id)
+    if lb.provisioning_status == PS.PENDING_DELETE or (
+        settings.strict_pending_lock and lb.provisioning_status != PS.ACTIVE
+    ):
+        raise ImmutableObject(LABEL, lb_id)
+    for name in UPDATABLE:
+        if name in changes:
+            value = changes[name]
+            if name == "admin_state_up" and value is None:
+                value = True
+            if name == "vip_sg_ids":
+                value = list(value or [])
+            setattr(lb, name, value)
+    if "tags" in changes:
+        lb.set_tags(list(changes["tags"] or []))
+    bump_generation(session, lb)
+    return lb
+
+
+def delete_loadbalancer(
+    session: Session, caller: Caller, settings: Settings, lb_id: str, *, cascade: bool
+) -> None:
+    lb = lock_load_balancer(session, lb_id)
+    require(caller, Access.WRITE, lb.project_id)
+    if lb.provisioning_status == PS.PENDING_DELETE or (
+        settings.strict_pending_lock and lb.provisioning_status not in DELETABLE_STRICT
+    ):
+        raise ImmutableObject(LABEL, lb_id)
+    live = [li for li in lb.listeners] + [p for p in lb.pools]
+    if live and not cascade:
+        raise ValidationException(f"Cannot delete Load Balancer {lb_id} - it has children")
+    graph.mark_deleted(lb)
+    lb.provisioning_status = PS.PENDING_DELETE
+    bump_generation(session, lb)
+
+
+def failover_loadbalancer(session: Session, caller: Caller, settings: Settings, lb_id: str) -> None:
+    """Rebuild the load balancer's amphorae; with noop, a pass of the reconciler."""
+    lb = lock_load_balancer(session, lb_id)
+    require(caller, Access.ADMIN, lb.project_id)
+    if lb.provisioning_status not in DELETABLE_STRICT:
+        raise ImmutableObject(LABEL, lb_id)
+    bump_generation(session, lb)
+
+
+def loadbalancer_stats(session: Session, caller: Caller, lb_id: str) -> dict[str, int]:
+    lb = get_loadbalancer(session, caller, lb_id)
+    ids = [li.id for li in lb.listeners]
+    return sum_stats(session, ids)
+
+
+def sum_stats(session: Session, listener_ids: list[str]) -> dict[str, int]:
+    """Counters summed over listeners and their amphorae (zeros when nothing ran yet)."""
+    cols = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
+    if not listener_ids:
+        return dict.fromkeys(cols, 0)
+    row = session.execute(
+        select(*(func.coalesce(func.sum(getattr(ListenerStatistics, c)), 0) for c in cols)).where(
+            ListenerStatistics.listener_id.in_(listener_ids)
+        )
+    ).one()
+    return {c: int(v) for c, v in zip(cols, row, strict=True)}
+
+
+def require_found(lb: LoadBalancer | None, lb_id: str) -> LoadBalancer:
+    if lb is None:
+        raise NotFound(LABEL, lb_id)
+    return lb

@@ -1,0 +1,50 @@
+"""Tenancy: which rows a caller may see, and fetching one object with Octavia's answers.
+
+Listing is scoped in SQL (a non-admin sees their own project only); fetching one object of
+another project answers 403 as Octavia does, a missing one 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from portico.domain.errors import NotAuthorized, NotFound
+from portico.domain.policy import Access, Caller, may, require
+
+T = TypeVar("T")
+
+
+def scoped_select(model: Any, caller: Caller, project_filter: str | None) -> Select[Any]:
+    """SELECT of ``model`` limited to what ``caller`` may list."""
+    stmt = select(model)
+    if caller.reads_globally:
+        if project_filter is not None:
+            stmt = stmt.where(model.project_id == project_filter)
+        return stmt
+    if not may(caller, Access.READ, caller.project_id):
+        raise NotAuthorized()
+    return stmt.where(model.project_id == caller.project_id)
+
+
+def get_visible(
+    session: Session,
+    model: type[T],
+    object_id: str,
+    caller: Caller,
+    *,
+    label: str,
+    access: Access = Access.READ,
+    lock: bool = False,
+) -> T:
+    """Fetch one object the caller may ``access``: 404 if absent, 403 if not theirs."""
+    stmt = select(model).where(model.id == object_id)  # type: ignore[attr-defined]
+    if lock:
+        stmt = stmt.with_for_update()
+    obj = session.scalar(stmt)
+    if obj is None:
+        raise NotFound(label, object_id)
+    require(caller, access, obj.project_id)  # type: ignore[attr-defined]
+    return obj

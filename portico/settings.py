@@ -1,0 +1,112 @@
+"""Settings of every portico process, read once by the composition root and passed down.
+
+Values come from, in rising priority: defaults, the TOML config file named by
+``PORTICO_CONFIG_FILE`` (or ``--config``), ``PORTICO_*`` environment variables, and CLI flags.
+Each setting is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "portico"
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the ``[portico]`` table (or the top level) of the TOML config file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None:
+            with path.open("rb") as fh:
+                raw = tomllib.load(fh)
+            self._data = dict(raw.get("portico", raw))
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class SubnetSetting(BaseModel):
+    """A subnet VIPs and members may be placed on (stands in for Neutron's subnets)."""
+
+    id: str = "9f4c6a58-2f6e-4c55-9a35-7d1c0e7b0a01"
+    name: str = "local"
+    network_id: str = "5b7b4e1c-8a0b-4a59-b3f3-2c9d8f4e6a02"
+    cidr: str = "127.64.0.0/10"
+    ip_version: int = 4
+
+
+class Settings(BaseSettings):
+    """All settings; see docs/configuration.md for what each one does."""
+
+    model_config = SettingsConfigDict(env_prefix="PORTICO_", extra="forbid")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None
+    bind_host: str = "127.0.0.1"
+    bind_port: int = Field(default=9876, ge=1, le=65535)
+    api_base_url: str | None = None
+
+    auth_strategy: Literal["noauth", "keystone"] = "noauth"
+    noauth_default_project: str = "default-project"
+    noauth_default_roles: list[str] = Field(default_factory=lambda: ["admin"])
+    keystone_auth_url: str | None = None
+    keystone_www_authenticate_uri: str | None = None
+    keystone_service_username: str | None = None
+    keystone_service_password: str | None = None
+    keystone_service_project: str = "service"
+    keystone_cache_seconds: int = Field(default=300, ge=0)
+
+    strict_pending_lock: bool = False
+    enabled_provider_drivers: dict[str, str] = Field(
+        default_factory=lambda: {"noop": "The no-op provider: objects go ACTIVE at once."}
+    )
+    default_provider_driver: str = "noop"
+    pagination_max_limit: int = Field(default=1000, ge=1)
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4)
+
+    default_quota_load_balancer: int = Field(default=-1, ge=-1)
+    default_quota_listener: int = Field(default=-1, ge=-1)
+    default_quota_pool: int = Field(default=-1, ge=-1)
+    default_quota_member: int = Field(default=-1, ge=-1)
+    default_quota_health_monitor: int = Field(default=-1, ge=-1)
+    default_quota_l7policy: int = Field(default=-1, ge=-1)
+    default_quota_l7rule: int = Field(default=-1, ge=-1)
+
+    reconcile_interval: float = Field(default=1.0, gt=0)
+    reconcile_workers: int = Field(default=4, ge=1)
+    reconcile_lease_seconds: float = Field(default=30.0, gt=0)
+    run_reconciler: bool = True
+
+    subnets: list[SubnetSetting] = Field(default_factory=lambda: [SubnetSetting()])
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("PORTICO_CONFIG_FILE")
+        toml = _TomlFileSource(settings_cls, Path(path) if path else None)
+        return (init_settings, env_settings, toml)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'portico.sqlite3'}"

@@ -1,0 +1,1 @@
+"""Versioned agent-API and heartbeat schemas shared by controller and agent."""
