@@ -111,3 +111,24 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+LOCAL_SUBNET = "9f4c6a58-2f6e-4c55-9a35-7d1c0e7b0a01"
+
+
+def create_lb(client: TestClient, headers: dict[str, str] | None = None, **fields: Any) -> str:
+    """Create a load balancer on the default local subnet; returns its id (still pending)."""
+    body = {"vip_subnet_id": LOCAL_SUBNET, **fields}
+    response = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["loadbalancer"]["id"])
+
+
+def wait_lb_active(client: TestClient, lb_id: str, headers: dict[str, str] | None = None) -> None:
+    """Poll until the load balancer is ACTIVE (reconciler converged)."""
+
+    def active() -> bool:
+        body = client.get(f"/v2/lbaas/loadbalancers/{lb_id}", headers=headers).json()
+        return bool(body["loadbalancer"]["provisioning_status"] == "ACTIVE")
+
+    wait_for(active)
