@@ -33,7 +33,8 @@ class _TomlFileSource(PydanticBaseSettingsSource):
         return self._data.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+        # Unknown keys are passed on so that extra="forbid" reports typos in the file.
+        return dict(self._data)
 
 
 class SubnetSetting(BaseModel):
