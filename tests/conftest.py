@@ -132,3 +132,11 @@ def wait_lb_active(client: TestClient, lb_id: str, headers: dict[str, str] | Non
         return bool(body["loadbalancer"]["provisioning_status"] == "ACTIVE")
 
     wait_for(active)
+
+
+def converge(client: TestClient) -> None:
+    """Run the reconciler in-process until idle (for clients started without it)."""
+    import asyncio
+
+    ctx = client.app.state.portico  # type: ignore[attr-defined]
+    asyncio.run(bootstrap.build_reconciler(ctx.settings, ctx.db).run_until_idle())

@@ -58,6 +58,15 @@ class Reconciler:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
 
+    async def run_until_idle(self) -> None:
+        """Converge until nothing is claimable and no pass is running (tests, one-shot runs)."""
+        while True:
+            claimed = await self.pass_once()
+            if self._running:
+                await asyncio.gather(*list(self._running), return_exceptions=True)
+            elif not claimed:
+                return
+
     async def pass_once(self) -> int:
         """Claim what needs work and start converging it; returns how many were claimed."""
         free = self._settings.reconcile_workers - len(self._running)
