@@ -11,7 +11,7 @@ from portico import __version__
 from portico.api.context import ApiContext
 from portico.api.errors import install_error_handlers
 from portico.api.middleware import RequestIdMiddleware
-from portico.api.routers import loadbalancers, versions
+from portico.api.routers import loadbalancers, network_lookup, versions
 
 V2_ROUTERS: list[APIRouter] = [loadbalancers.router]
 
@@ -37,4 +37,7 @@ def create_app(
         for router in [*V2_ROUTERS, *(extra_routers or [])]:
             # The /v2.0 copy is the same API; keep it out of the schema to avoid duplicates.
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v2")
+    if ctx.settings.auth_strategy == "noauth":
+        # Neutron stand-in for the clients' subnet/network lookups; not part of Octavia's API.
+        app.include_router(network_lookup.router, prefix="/v2", include_in_schema=False)
     return app

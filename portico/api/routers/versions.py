@@ -1,4 +1,5 @@
-"""Version discovery at ``/``: the v2 minor versions Octavia lists, the last one CURRENT."""
+"""Version discovery at ``/`` (the v2 minor versions Octavia lists, the last one CURRENT) and
+the bare ``"v2"`` Octavia answers at the roots of its v2 trees."""
 
 from __future__ import annotations
 
@@ -60,3 +61,13 @@ def list_versions(request: Request) -> dict[str, list[dict[str, object]]]:
             for minor, updated in _VERSIONS
         ]
     }
+
+
+@router.get("/v2", operation_id="show_v2_root")
+@router.get("/v2.0", include_in_schema=False)
+@router.get("/v2/lbaas", include_in_schema=False)
+@router.get("/v2.0/lbaas", include_in_schema=False)
+@router.get("/v2/octavia", include_in_schema=False)
+def show_v2_root() -> str:
+    # Octavia answers the roots of its v2 trees with the bare JSON string "v2".
+    return "v2"
