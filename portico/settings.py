@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     keystone_service_username: str | None = None
     keystone_service_password: str | None = None
     keystone_service_project: str = "service"
+    keystone_service_domain: str = "default"
+    keystone_interface: Literal["public", "internal", "admin"] = "internal"
     keystone_cache_seconds: int = Field(default=300, ge=0)
 
     strict_pending_lock: bool = False

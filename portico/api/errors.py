@@ -47,7 +47,9 @@ def _describe(error: dict[str, Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PorticoError)
     async def _portico_error(_request: Request, exc: PorticoError) -> JSONResponse:
-        return fault(exc.http_status, exc.faultstring)
+        response = fault(exc.http_status, exc.faultstring)
+        response.headers.update(exc.response_headers())
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,6 +16,10 @@ class PorticoError(Exception):
         self.faultstring = faultstring or type(self).faultstring
         super().__init__(self.faultstring)
 
+    def response_headers(self) -> dict[str, str]:
+        """Extra HTTP headers the error response carries (none by default)."""
+        return {}
+
 
 class InvalidInput(PorticoError):
     """A field or combination of fields is invalid (HTTP 400)."""
@@ -38,6 +42,27 @@ class ValidationException(InvalidInput):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Validation failure: {detail}")
+
+
+class Unauthenticated(PorticoError):
+    """No valid token (HTTP 401); ``www_authenticate`` tells the client where to get one."""
+
+    http_status = 401
+    faultstring = "The request you have made requires authentication."
+
+    def __init__(self, *, www_authenticate: str | None = None) -> None:
+        super().__init__()
+        self.www_authenticate = www_authenticate
+
+    def response_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": self.www_authenticate} if self.www_authenticate else {}
+
+
+class IdentityUnavailable(PorticoError):
+    """The identity service cannot be reached to validate a token (HTTP 503)."""
+
+    http_status = 503
+    faultstring = "The Keystone service is temporarily unavailable."
 
 
 class NotAuthorized(PorticoError):
