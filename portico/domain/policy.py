@@ -35,6 +35,10 @@ class Caller:
     roles: frozenset[str]
     user_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # Role names compare case-insensitively, as oslo.policy compares them for Octavia.
+        object.__setattr__(self, "roles", frozenset(r.lower() for r in self.roles))
+
     @property
     def is_admin(self) -> bool:
         return bool(self.roles & ADMIN_ROLES)
@@ -47,6 +51,11 @@ class Caller:
     @property
     def quota_admin(self) -> bool:
         return self.is_admin or bool(self.roles & QUOTA_ADMIN_ROLES)
+
+    @property
+    def reads_quotas_globally(self) -> bool:
+        """May list every project's quotas (Octavia's ``read-quota-global``)."""
+        return self.reads_globally or self.quota_admin
 
 
 def may(caller: Caller, access: Access, project_id: str | None) -> bool:
