@@ -11,9 +11,13 @@ from portico import __version__
 from portico.api.context import ApiContext
 from portico.api.errors import install_error_handlers
 from portico.api.middleware import RequestIdMiddleware
-from portico.api.routers import loadbalancers, network_lookup, versions
+from portico.api.routers import healthmonitors, loadbalancers, members, network_lookup, versions
 
-V2_ROUTERS: list[APIRouter] = [loadbalancers.router]
+V2_ROUTERS: list[APIRouter] = [
+    loadbalancers.router,
+    members.router,
+    healthmonitors.router,
+]
 
 
 def create_app(
