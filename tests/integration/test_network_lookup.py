@@ -1,7 +1,8 @@
-"""The Neutron stand-in the clients' ``--vip-subnet-id``/``--subnet-id`` lookups rely on.
+"""The Neutron and Keystone stand-ins that the clients' lookups rely on (``--vip-subnet-id``,
+``--subnet-id``, the quota commands' project argument).
 
-Its shapes are what openstacksdk's network resources parse; its filters are what the
-octaviaclient resolution sends (``?id=X`` then ``?name=X``). The real clients drive it end to
+Their shapes are what openstacksdk and keystoneclient parse; the filters are what the
+octaviaclient resolution sends (``?id=X`` then ``?name=X``). The real clients drive them end to
 end in ``tests/compat``; these tests pin the details quickly and without subprocesses.
 """
 
@@ -104,3 +105,10 @@ def test_lookups_are_served_only_under_noauth(settings_factory: Callable[..., Se
 
     assert lookup_status(settings_factory()) == 200
     assert lookup_status(settings_factory(auth_strategy="keystone")) == 404
+
+
+def test_every_project_exists_for_the_quota_commands_keystone_lookup(client: TestClient) -> None:
+    # Under noauth a project is whatever name a request carries, so each lookup finds it.
+    assert client.get("/projects/team-a").json()["project"]["id"] == "team-a"
+    listed = client.get("/projects", params={"name": "team-b"}).json()["projects"]
+    assert [(p["id"], p["name"]) for p in listed] == [("team-b", "team-b")]
