@@ -11,7 +11,14 @@ from portico import __version__
 from portico.api.context import ApiContext
 from portico.api.errors import install_error_handlers
 from portico.api.middleware import RequestIdMiddleware
-from portico.api.routers import healthmonitors, loadbalancers, members, network_lookup, versions
+from portico.api.routers import (
+    healthmonitors,
+    identity_lookup,
+    loadbalancers,
+    members,
+    network_lookup,
+    versions,
+)
 
 V2_ROUTERS: list[APIRouter] = [
     loadbalancers.router,
@@ -42,6 +49,7 @@ def create_app(
             # The /v2.0 copy is the same API; keep it out of the schema to avoid duplicates.
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v2")
     if ctx.settings.auth_strategy == "noauth":
-        # Neutron stand-in for the clients' subnet/network lookups; not part of Octavia's API.
+        # Neutron and Keystone stand-ins for the clients' lookups; not part of Octavia's API.
         app.include_router(network_lookup.router, prefix="/v2", include_in_schema=False)
+        app.include_router(identity_lookup.router, include_in_schema=False)
     return app
