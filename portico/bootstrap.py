@@ -18,6 +18,7 @@ from portico.api.auth import NoAuth
 from portico.api.context import ApiContext, Authenticator
 from portico.db import migrate
 from portico.db.engine import Database, make_engine
+from portico.drivers.providers.base import Provider
 from portico.drivers.providers.registry import load_providers
 from portico.reconciler.loop import Reconciler
 from portico.settings import Settings
@@ -38,15 +39,23 @@ def build_authenticator(settings: Settings) -> Authenticator:
     return NoAuth(settings)
 
 
-def build_reconciler(settings: Settings, db: Database) -> Reconciler:
-    providers = load_providers(list(settings.enabled_provider_drivers))
+def build_providers(settings: Settings) -> dict[str, Provider]:
+    return load_providers(list(settings.enabled_provider_drivers))
+
+
+def build_reconciler(
+    settings: Settings, db: Database, providers: dict[str, Provider] | None = None
+) -> Reconciler:
+    if providers is None:
+        providers = build_providers(settings)
     return Reconciler(db, providers, settings)
 
 
 def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
     """The API app; with ``with_reconciler`` the reconcile loop runs in its event loop."""
     db = build_database(settings)
-    reconciler = build_reconciler(settings, db) if with_reconciler else None
+    providers = build_providers(settings)
+    reconciler = build_reconciler(settings, db, providers) if with_reconciler else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +74,7 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
         db=db,
         authenticator=build_authenticator(settings),
         notify_change=reconciler.wake if reconciler else (lambda _lb_id: None),
+        providers=providers,
     )
     return create_app(ctx, lifespan=lifespan)
 

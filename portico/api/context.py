@@ -6,14 +6,15 @@ pieces through ``Annotated`` dependencies instead of reading globals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
 from portico.db.engine import Database
 from portico.domain.policy import Caller
+from portico.drivers.providers.base import Provider
 from portico.settings import Settings
 
 
@@ -30,6 +31,8 @@ class ApiContext:
     authenticator: Authenticator
     # Called after a write commits so the in-process reconciler starts at once.
     notify_change: Callable[[str], None]
+    # The enabled provider drivers by name (capabilities, flavor/AZ metadata validation).
+    providers: Mapping[str, Provider] = field(default_factory=dict)
 
 
 def get_context(request: Request) -> ApiContext:

@@ -126,3 +126,33 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """A provider or driver failure that retrying cannot heal: the object goes to ERROR."""
+
+
+class ObjectInUse(Conflict):
+    """A catalogue object (flavor, zone, profile) still referenced by others."""
+
+    def __init__(self, resource: str, object_id: object) -> None:
+        super().__init__(f"{resource} {object_id} is in use and cannot be modified.")
+
+
+class RecordAlreadyExists(Conflict):
+    def __init__(self, field: str, name: object) -> None:
+        super().__init__(f"A {field} of {name} already exists.")
+
+
+class ProviderNotFound(PorticoError):
+    """An enabled provider whose driver is not loaded."""
+
+    http_status = 501
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(f"Provider '{provider}' was not found.")
+
+
+class ProviderNotImplemented(PorticoError):
+    """The provider lacks a whole action (e.g. flavors); clients read 501 as "unsupported"."""
+
+    http_status = 501
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(f"Provider '{provider}' does not support a requested action: {detail}")

@@ -64,9 +64,13 @@ def _coerce(col: InstrumentedAttribute[Any], value: str) -> Any:
         raise InvalidInput(f"Invalid boolean value for filter {col.key}: {value}")
     if python_type is int:
         try:
-            return int(value)
+            number = int(value)
         except ValueError as exc:
             raise InvalidInput(f"Invalid integer value for filter {col.key}: {value}") from exc
+        # Past 64 bits both drivers fail (OverflowError, NumericValueOutOfRange): refuse.
+        if not -(2**63) <= number < 2**63:
+            raise InvalidInput(f"Invalid integer value for filter {col.key}: {value}")
+        return number
     if python_type is float:
         try:
             return float(value)
@@ -123,19 +127,25 @@ def run_listing(
     *,
     sortable: Mapping[str, str],
     max_limit: int,
+    marker_key: str = "id",
 ) -> Page:
-    """Sort, page and run ``stmt``; returns one page and whether neighbours exist."""
+    """Sort, page and run ``stmt``; returns one page and whether neighbours exist.
+
+    ``marker_key`` is the unique column markers name (``id``; ``name`` or ``project_id`` for
+    the few tables keyed otherwise); it is always the last sort key, so order is total.
+    """
     keys = list(query.sort)
-    for default in DEFAULT_SORT_KEYS:
+    defaults = (DEFAULT_SORT_KEYS[0], marker_key)
+    for default in defaults:
         if default not in (k for k, _ in keys) and hasattr(model, default):
             keys.append((default, "asc"))
     cols = [(_column(model, k, sortable), d) for k, d in keys]
     for key, _ in keys:
-        if key not in sortable and key not in DEFAULT_SORT_KEYS:
+        if key not in sortable and key not in defaults:
             raise InvalidInput(f"Invalid sort key: {key}")
 
     if query.marker is not None:
-        stmt = stmt.where(_after_marker(session, model, cols, query))
+        stmt = stmt.where(_after_marker(session, model, cols, query, marker_key))
 
     reverse = query.page_reverse
     order = []
@@ -159,13 +169,16 @@ def _after_marker(
     model: Any,
     cols: list[tuple[InstrumentedAttribute[Any], str]],
     query: ListQuery,
+    marker_key: str,
 ) -> ColumnElement[bool]:
     """Rows strictly after (or before, when reversed) the marker in the sort order."""
-    try:
-        uuid.UUID(str(query.marker))
-    except ValueError as exc:
-        raise InvalidInput(f"Invalid marker: {query.marker}") from exc
-    marker_row = session.scalar(select(model).where(model.id == query.marker))
+    if marker_key == "id":
+        try:
+            uuid.UUID(str(query.marker))
+        except ValueError as exc:
+            raise InvalidInput(f"Invalid marker: {query.marker}") from exc
+    marker_col = getattr(model, marker_key)
+    marker_row = session.scalar(select(model).where(marker_col == query.marker))
     if marker_row is None:
         raise InvalidInput(f"Invalid marker: {query.marker}")
     criteria = []

@@ -45,3 +45,26 @@ class Provider(Protocol):
     def unsupported(self, feature: str) -> bool:
         """Whether ``feature`` (e.g. ``lb_algorithm:SOURCE_IP_PORT``) is refused (HTTP 501)."""
         ...
+
+
+@runtime_checkable
+class DescribesCapabilities(Protocol):
+    """Optional: a provider that accepts flavor and availability zone metadata.
+
+    Kept apart from ``Provider`` so a provider without flavors still satisfies the core
+    contract; the API answers 501 for such a provider, as Octavia does. Each mapping is
+    metadata key -> human description; ``validate_*`` raises ``InvalidMetadata`` for a value
+    the provider cannot honour (unknown keys are refused before they are called).
+    """
+
+    def flavor_capabilities(self) -> Mapping[str, str]: ...
+
+    def availability_zone_capabilities(self) -> Mapping[str, str]: ...
+
+    def validate_flavor(self, data: Mapping[str, Any]) -> None: ...
+
+    def validate_availability_zone(self, data: Mapping[str, Any]) -> None: ...
+
+
+class InvalidMetadata(ValueError):
+    """Flavor or availability zone metadata a provider refuses; the text is shown to users."""

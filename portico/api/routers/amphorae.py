@@ -1,0 +1,37 @@
+"""/octavia/amphorae: the operator's read view of amphorae and their statistics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from portico.api.context import CallerDep, ContextDep
+from portico.api.listing import parse_list_query
+from portico.api.responses import many, one
+from portico.api.schemas.amphorae import amphora_view
+from portico.services import amphorae as svc
+
+router = APIRouter(prefix="/octavia/amphorae", tags=["amphorae"])
+
+
+@router.get("", operation_id="list_amphorae")
+def list_amphorae(request: Request, ctx: ContextDep, caller: CallerDep) -> JSONResponse:
+    query = parse_list_query(request)
+    with ctx.db.reading() as session:
+        page = svc.list_amphorae(session, caller, query, ctx.settings)
+        return many("amphorae", page, query, request, amphora_view)
+
+
+@router.get("/{amphora_id}", operation_id="show_amphora")
+def show_amphora(
+    amphora_id: str, request: Request, ctx: ContextDep, caller: CallerDep
+) -> JSONResponse:
+    with ctx.db.reading() as session:
+        view = amphora_view(svc.get_amphora(session, caller, amphora_id))
+    return one("amphora", view, request)
+
+
+@router.get("/{amphora_id}/stats", operation_id="show_amphora_stats")
+def show_amphora_stats(amphora_id: str, ctx: ContextDep, caller: CallerDep) -> JSONResponse:
+    with ctx.db.reading() as session:
+        return JSONResponse({"amphora_stats": svc.amphora_stats(session, caller, amphora_id)})

@@ -1,0 +1,99 @@
+"""The operator's read view of amphorae: list, show and per-listener statistics.
+
+Admin only, as in Octavia. Deleted amphorae are hidden (their rows stay until housekeeping
+purges them). Amphorae carry no project; ``project_id`` filters through the load balancer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portico.db.models import Amphora, ListenerStatistics, LoadBalancer
+from portico.domain.constants import AmphoraStatus
+from portico.domain.errors import NotFound
+from portico.domain.policy import Access, Caller, require
+from portico.services.listing import ListQuery, Page, apply_filters, run_listing
+from portico.settings import Settings
+
+LABEL = "Amphora"
+
+COLUMNS: dict[str, str] = {
+    name: name
+    for name in (
+        "id",
+        "compute_id",
+        "lb_network_ip",
+        "vrrp_ip",
+        "ha_ip",
+        "vrrp_port_id",
+        "ha_port_id",
+        "cert_expiration",
+        "cert_busy",
+        "role",
+        "status",
+        "vrrp_interface",
+        "vrrp_id",
+        "vrrp_priority",
+        "cached_zone",
+        "created_at",
+        "updated_at",
+        "image_id",
+        "compute_flavor",
+    )
+} | {"loadbalancer_id": "load_balancer_id", "load_balancer_id": "load_balancer_id"}
+
+STAT_COLUMNS = (
+    "active_connections",
+    "bytes_in",
+    "bytes_out",
+    "request_errors",
+    "total_connections",
+)
+
+
+def list_amphorae(session: Session, caller: Caller, query: ListQuery, settings: Settings) -> Page:
+    require(caller, Access.ADMIN, None)
+    filters = dict(query.filters)
+    project = filters.pop("project_id", None)
+    stmt = select(Amphora).where(Amphora.status != AmphoraStatus.DELETED)
+    if project is not None:
+        stmt = stmt.join(LoadBalancer, LoadBalancer.id == Amphora.load_balancer_id).where(
+            LoadBalancer.project_id == project
+        )
+    stmt = apply_filters(stmt, Amphora, ListQuery(filters=filters), filterable=COLUMNS)
+    return run_listing(
+        session, stmt, Amphora, query, sortable=COLUMNS, max_limit=settings.pagination_max_limit
+    )
+
+
+def get_amphora(session: Session, caller: Caller, amphora_id: str) -> Amphora:
+    require(caller, Access.ADMIN, None)
+    amphora = session.get(Amphora, amphora_id)
+    if amphora is None or amphora.status == AmphoraStatus.DELETED:
+        raise NotFound(LABEL, amphora_id)
+    return amphora
+
+
+def amphora_stats(session: Session, caller: Caller, amphora_id: str) -> list[dict[str, Any]]:
+    """One entry per listener the amphora reported on; 404 when it reported nothing yet."""
+    require(caller, Access.ADMIN, None)
+    rows = session.execute(
+        select(ListenerStatistics, Amphora.load_balancer_id)
+        .join(Amphora, Amphora.id == ListenerStatistics.amphora_id)
+        .where(ListenerStatistics.amphora_id == amphora_id)
+        .order_by(ListenerStatistics.listener_id)
+    ).all()
+    if not rows:
+        raise NotFound("Amphora stats for", amphora_id)
+    return [
+        {
+            "id": stat.amphora_id,
+            "listener_id": stat.listener_id,
+            "loadbalancer_id": lb_id,
+            **{name: int(getattr(stat, name) or 0) for name in STAT_COLUMNS},
+        }
+        for stat, lb_id in rows
+    ]
