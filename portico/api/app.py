@@ -12,6 +12,14 @@ from portico.api.context import ApiContext
 from portico.api.errors import install_error_handlers
 from portico.api.middleware import RequestIdMiddleware
 from portico.api.routers import (
+    amphorae,
+    availability_zone_profiles,
+    availability_zones,
+    flavor_profiles,
+    flavors,
+    providers,
+    quotas,
+)
     healthmonitors,
     identity_lookup,
     loadbalancers,
@@ -24,6 +32,13 @@ V2_ROUTERS: list[APIRouter] = [
     loadbalancers.router,
     members.router,
     healthmonitors.router,
+    quotas.router,
+    providers.router,
+    flavor_profiles.router,
+    flavors.router,
+    availability_zone_profiles.router,
+    availability_zones.router,
+    amphorae.router,
 ]
 
 
