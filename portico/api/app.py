@@ -17,14 +17,15 @@ from portico.api.routers import (
     availability_zones,
     flavor_profiles,
     flavors,
-    providers,
-    quotas,
-)
     healthmonitors,
     identity_lookup,
+    l7policies,
+    l7rules,
     loadbalancers,
     members,
     network_lookup,
+    providers,
+    quotas,
     versions,
 )
 
@@ -32,6 +33,8 @@ V2_ROUTERS: list[APIRouter] = [
     loadbalancers.router,
     members.router,
     healthmonitors.router,
+    l7policies.router,
+    l7rules.router,
     quotas.router,
     providers.router,
     flavor_profiles.router,

@@ -322,3 +322,19 @@ def _ssl_dn_rule(rule: RuleSpec, value: str) -> None:
         )
     if not _DN_FIELD.match(rule.key):
         raise L7RuleInvalid("Invalid L7 Rule: Invalid L7rule distinguished name field.")
+
+
+def check_target(
+    action: str,
+    *,
+    redirect_pool_id: str | None,
+    redirect_url: str | None,
+    redirect_prefix: str | None,
+) -> None:
+    """After an update, the policy's action must still have its redirect target."""
+    if action == Action.REDIRECT_TO_POOL and not redirect_pool_id:
+        raise L7PolicyArgsInvalid("redirect_pool_id or redirect_pool must not be None")
+    if action == Action.REDIRECT_TO_URL and not redirect_url:
+        raise L7PolicyArgsInvalid("redirect_url must not be None")
+    if action == Action.REDIRECT_PREFIX and not redirect_prefix:
+        raise L7PolicyArgsInvalid("redirect_prefix must not be None")
