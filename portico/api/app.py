@@ -21,9 +21,11 @@ from portico.api.routers import (
     identity_lookup,
     l7policies,
     l7rules,
+    listeners,
     loadbalancers,
     members,
     network_lookup,
+    pools,
     providers,
     quotas,
     versions,
@@ -31,6 +33,8 @@ from portico.api.routers import (
 
 V2_ROUTERS: list[APIRouter] = [
     loadbalancers.router,
+    listeners.router,
+    pools.router,
     members.router,
     healthmonitors.router,
     l7policies.router,

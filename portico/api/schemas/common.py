@@ -72,6 +72,11 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def timestamp(value: Any) -> str | None:
+    """Octavia's timestamp format: ISO 8601 without a zone, seconds precision."""
+    return value.replace(microsecond=0).isoformat() if value is not None else None
+
+
 def ref_list(ids: list[str]) -> list[dict[str, Any]]:
     """Octavia's ``[{"id": ...}]`` shape for related objects."""
     return [{"id": i} for i in ids]

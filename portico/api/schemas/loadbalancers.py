@@ -15,6 +15,9 @@ from portico.api.schemas.common import (
     Uuid,
     ref_list,
 )
+from portico.api.schemas.common import (
+    timestamp as timestamp,  # re-exported: other schemas import it from here
+)
 from portico.api.schemas.graph import GraphListener, GraphPool
 from portico.db.models import LoadBalancer
 
@@ -60,11 +63,6 @@ class LoadBalancerCreateBody(Envelope):
 
 class LoadBalancerUpdateBody(Envelope):
     loadbalancer: LoadBalancerUpdate = Field(default_factory=LoadBalancerUpdate)
-
-
-def timestamp(value: Any) -> str | None:
-    """Octavia's timestamp format: ISO 8601 without a zone, seconds precision."""
-    return value.replace(microsecond=0).isoformat() if value is not None else None
 
 
 def loadbalancer_view(lb: LoadBalancer) -> dict[str, Any]:
