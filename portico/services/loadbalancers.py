@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from portico.db.models import (
     AvailabilityZone,
     Flavor,
+    FlavorProfile,
     ListenerStatistics,
     LoadBalancer,
 )
@@ -154,12 +156,26 @@ def _place_vip(
     lb.vip_port_id = str(uuid.uuid4())
 
 
-def _check_catalogue(session: Session, data: Mapping[str, Any]) -> None:
+def _check_catalogue(
+    session: Session, settings: Settings, data: Mapping[str, Any]
+) -> tuple[str, str | None]:
+    """Octavia's checks, in its order: the provider (a flavor implies its profile's), the
+    flavor, the zone. Returns the provider and the topology the flavor asks for."""
     flavor_id = data.get("flavor_id")
-    if flavor_id:
-        flavor = session.get(Flavor, flavor_id)
-        if flavor is None:
-            raise InvalidInput(f"Flavor {flavor_id} not found.")
+    flavor = session.get(Flavor, flavor_id) if flavor_id else None
+    if flavor_id and flavor is None:
+        raise ValidationException("Invalid flavor_id.")
+    provider = data.get("provider")
+    metadata: dict[str, Any] = {}
+    if flavor is not None:
+        profile = session.get(FlavorProfile, flavor.flavor_profile_id)
+        if profile is not None:
+            if provider and provider != profile.provider_name:
+                raise InvalidInput(
+                    f"Flavor '{flavor_id}' is not compatible with provider '{provider}'"
+                )
+            provider = profile.provider_name
+            metadata = _decoded(profile.flavor_data)
         if not flavor.enabled:
             raise InvalidInput(
                 f"The selected flavor is not allowed in this deployment: {flavor_id}"
@@ -168,11 +184,24 @@ def _check_catalogue(session: Session, data: Mapping[str, Any]) -> None:
     if zone:
         az = session.get(AvailabilityZone, zone)
         if az is None:
-            raise InvalidInput(f"Availability Zone {zone} not found.")
+            raise ValidationException("Invalid availability zone.")
         if not az.enabled:
             raise InvalidInput(
                 f"The selected availability_zone is not allowed in this deployment: {zone}"
             )
+    provider = provider or settings.default_provider_driver
+    if provider not in settings.enabled_provider_drivers:
+        raise InvalidInput(f"Provider '{provider}' is not enabled.")
+    topology = metadata.get("loadbalancer_topology")
+    return provider, topology if isinstance(topology, str) else None
+
+
+def _decoded(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def create_loadbalancer(
@@ -183,10 +212,7 @@ def create_loadbalancer(
     if project is None:
         raise InvalidInput("Missing project ID in request where one is required.")
     require(caller, Access.WRITE, project)
-    provider = data.get("provider") or settings.default_provider_driver
-    if provider not in settings.enabled_provider_drivers:
-        raise InvalidInput(f"Provider '{provider}' is not enabled.")
-    _check_catalogue(session, data)
+    provider, topology = _check_catalogue(session, settings, data)
     check_quota(session, settings, project, "load_balancer")
     lb = LoadBalancer(
         id=str(uuid.uuid4()),
@@ -195,6 +221,7 @@ def create_loadbalancer(
         description=data.get("description"),
         admin_state_up=data.get("admin_state_up", True),
         provider=provider,
+        topology=topology or "SINGLE",
         flavor_id=data.get("flavor_id"),
         availability_zone=data.get("availability_zone"),
         vip_qos_policy_id=data.get("vip_qos_policy_id"),
