@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -187,9 +188,17 @@ class Osc:
 
 
 class Plain(tuple[str, ...]):
-    """A command for :meth:`Osc.many` that takes no ``-f json`` (``status show``)."""
+    """A command for :meth:`Osc.many` that takes no ``-f json`` (``set``, ``status show``)."""
 
     __slots__ = ()
+
+    def __new__(cls, line: str) -> Plain:
+        return super().__new__(cls, shlex.split(line))
+
+
+def cli(line: str) -> list[str]:
+    """``"pool show ID"`` -> ``["pool", "show", "ID"]`` (shell quoting rules)."""
+    return shlex.split(line)
 
 
 @pytest.fixture(scope="session")
@@ -251,3 +260,19 @@ def wait_lb_active(server: Server, lb_id: str) -> None:
 def unique(prefix: str) -> str:
     """Names unique across the session (tests share one server and one database)."""
     return f"{prefix}-{os.urandom(3).hex()}"
+
+
+def make_lb(server: Server, name: str | None = None) -> str:
+    """An ACTIVE load balancer on the local subnet, made with plain HTTP (fast set-up)."""
+    body = {"loadbalancer": {"name": name or unique("lb"), "vip_subnet_id": LOCAL_SUBNET}}
+    status, created = api(server, "POST", "/v2/lbaas/loadbalancers", body)
+    assert status == 201, created
+    lb_id = str(created["loadbalancer"]["id"])
+    wait_lb_active(server, lb_id)
+    return lb_id
+
+
+def delete_lb(server: Server, lb_id: str) -> None:
+    """Cascade-delete a load balancer a test made, whatever it still holds."""
+    status, body = api(server, "DELETE", f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true")
+    assert status in (204, 404), body

@@ -64,7 +64,7 @@ def test_loadbalancer_create_show_list_set_unset_delete(osc: Osc, server: Server
 def test_loadbalancer_status_and_stats_show(osc: Osc, server: Server) -> None:
     lb = osc("create", "--name", unique("lb"), "--vip-subnet-id", LOCAL_SUBNET)
     wait_lb_active(server, lb["id"])
-    status, stats = osc.many(Plain(("status", "show", lb["id"])), ["stats", "show", lb["id"]])
+    status, stats = osc.many(Plain(f"status show {lb['id']}"), ["stats", "show", lb["id"]])
     tree = status["loadbalancer"]
     assert tree["id"] == lb["id"]
     assert tree["provisioning_status"] == "ACTIVE"
