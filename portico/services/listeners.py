@@ -160,8 +160,8 @@ def new_listener(
     for name in LIST_FIELDS:
         setattr(listener, name, list(full.get(name) or []))
     listener.set_tags(list(full.get("tags") or []))
+    listener.load_balancer = lb
     session.add(listener)
-    lb.listeners.append(listener)
     session.flush()
     return listener
 

@@ -137,8 +137,8 @@ def new_pool(
     for name in LIST_FIELDS:
         setattr(pool, name, list(full.get(name) or []))
     pool.set_tags(list(full.get("tags") or []))
+    pool.load_balancer = lb
     session.add(pool)
-    lb.pools.append(pool)
     session.flush()
     if listener is not None:
         listener.default_pool_id = pool.id
