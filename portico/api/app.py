@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import APIRouter, FastAPI
 
 from portico import __version__
+from portico.api.body_guard import BodyGuardMiddleware
 from portico.api.context import ApiContext
 from portico.api.errors import install_error_handlers
 from portico.api.middleware import RequestIdMiddleware
@@ -64,6 +65,12 @@ def create_app(
     )
     app.state.portico = ctx
     install_error_handlers(app)
+    # Added first, so it runs inside RequestIdMiddleware: refusals carry the request id too.
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_body_bytes=ctx.settings.max_request_body_bytes,
+        max_json_depth=ctx.settings.max_json_depth,
+    )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(versions.router)
     for prefix in ("/v2", "/v2.0"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -52,6 +53,21 @@ def _limit(raw: str | None) -> int | None:
     return None if value < 1 else value
 
 
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_\-:.]{1,255}$")
+
+
+def _page_reverse(raw: str | None) -> bool:
+    """Octavia reads only ``True`` as true; portico also refuses values that mean neither."""
+    if raw is None:
+        return False
+    lowered = raw.lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    raise InvalidInput(f"Invalid page_reverse: {raw}")
+
+
 def parse_list_query(request: Request, *, translate: dict[str, str] | None = None) -> ListQuery:
     """Build a ``ListQuery``; ``translate`` renames API filter names (e.g. loadbalancer_id)."""
     params = request.query_params
@@ -64,7 +80,7 @@ def parse_list_query(request: Request, *, translate: dict[str, str] | None = Non
     return ListQuery(
         limit=_limit(params.get("limit")),
         marker=params.get("marker"),
-        page_reverse=params.get("page_reverse", "false").lower() == "true",
+        page_reverse=_page_reverse(params.get("page_reverse")),
         sort=_sort(request),
         filters=filters,
         tags=_split(params.getlist("tags")),
@@ -75,7 +91,11 @@ def parse_list_query(request: Request, *, translate: dict[str, str] | None = Non
 
 
 def requested_fields(request: Request) -> list[str] | None:
+    """Names in ``fields``; unknown names are ignored as in Octavia, malformed ones refused."""
     fields = _split(request.query_params.getlist("fields"))
+    for name in fields:
+        if not _FIELD_NAME.match(name):
+            raise InvalidInput(f"Invalid field name in fields: {name}")
     return list(fields) or None
 
 
