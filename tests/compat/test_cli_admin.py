@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import json
 
-from tests.compat.conftest import COMPAT, Osc, Plain, Server, cli, unique
+from tests.compat.conftest import (
+    COMPAT,
+    Osc,
+    Plain,
+    Server,
+    api,
+    cli,
+    delete_lb,
+    unique,
+    wait_until,
+)
 
 pytestmark = COMPAT
 
@@ -83,6 +93,14 @@ def test_flavor_and_availability_zone_profiles_and_their_objects(osc: Osc, serve
     assert az_name in [z["name"] for z in zones]
     assert fp["id"] in [p["id"] for p in fps]
     assert azp["id"] in [p["id"] for p in azps]
+
+    lb = osc(
+        *cli(f"create --name {unique('lb')} --vip-subnet-id local --flavor {flavor_name}"),
+        *cli(f"--availability-zone {az_name}"),
+    )
+    assert (lb["flavor_id"], lb["availability_zone"]) == (flavor["id"], az_name)
+    delete_lb(server, lb["id"])
+    wait_until(lambda: api(server, "GET", f"/v2/lbaas/loadbalancers/{lb['id']}")[0] == 404)
 
     osc.many(
         Plain(f"flavor set --disable --description tiny {flavor_name}"),
