@@ -26,6 +26,9 @@ def scoped_select(model: Any, caller: Caller, project_filter: str | None) -> Sel
         return stmt
     if not may(caller, Access.READ, caller.project_id):
         raise NotAuthorized()
+    if project_filter is not None and project_filter != caller.project_id:
+        # As Octavia: naming another project in the filter is refused, not silently ignored.
+        raise NotAuthorized()
     return stmt.where(model.project_id == caller.project_id)
 
 
