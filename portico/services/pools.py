@@ -19,7 +19,13 @@ from portico.db.models import Listener, LoadBalancer, Pool
 from portico.domain import persistence, protocols, tls
 from portico.domain.constants import OperatingStatus as OS
 from portico.domain.constants import ProvisioningStatus as PS
-from portico.domain.errors import Conflict, ImmutableObject, NotFound, ValidationException
+from portico.domain.errors import (
+    Conflict,
+    ImmutableObject,
+    InvalidInput,
+    NotFound,
+    ValidationException,
+)
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import object_accepts_change, status_after_update
 from portico.services.changes import begin_change, lock_load_balancer
@@ -215,6 +221,9 @@ def update_pool(
     lb, pool = _locked(session, caller, pool_id)
     _begin(session, settings, lb, pool, deleting=False)
     changes = dict(changes)
+    if "lb_algorithm" in changes and changes["lb_algorithm"] is None:
+        # The column is NOT NULL: null would reach the database and answer 500.
+        raise InvalidInput("Invalid input for field/attribute lb_algorithm. Value: 'None'.")
     for name in ("tls_versions", "tls_ciphers"):
         if name in changes and changes[name] is None:
             changes[name] = tls.tls_defaults({})[name]

@@ -267,3 +267,12 @@ def test_bad_path_ids_are_4xx(any_db_client: TestClient, lb_id: str) -> None:
         assert 400 <= response.status_code < 500, (method, lb_id, response.status_code)
     response = any_db_client.put(f"{LBS}/{lb_id}", json={"loadbalancer": {"name": "n"}})
     assert 400 <= response.status_code < 500, (lb_id, response.status_code)
+
+
+def test_pool_update_with_null_algorithm_is_400_not_500(client: TestClient) -> None:
+    """Found by the schemathesis run: null reached a NOT NULL column."""
+    lb_id = create_lb(client)
+    body = {"pool": {"loadbalancer_id": lb_id, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}
+    pool_id = client.post("/v2/lbaas/pools", json=body).json()["pool"]["id"]
+    response = client.put(f"/v2/lbaas/pools/{pool_id}", json={"pool": {"lb_algorithm": None}})
+    assert_fault(response, 400)
