@@ -88,22 +88,37 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=15)
 
 
+def _wait_ready(proc: subprocess.Popen[bytes], srv: Server) -> str | None:
+    """Poll until the server answers; the reason it never will, or None once it does."""
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while not _answers(srv.url):
+        if proc.poll() is not None:
+            return f"portico serve exited ({proc.returncode}):\n{srv.log.read_text()}"
+        if time.monotonic() > deadline:
+            return f"portico serve did not answer in {STARTUP_DEADLINE}s"
+        time.sleep(0.1)
+    return None
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     """``portico serve`` on a free loopback port; stopped (by pid) and wiped at the end."""
     tmp = Path(tempfile.mkdtemp(prefix="portico-compat-"))
-    proc, srv = _start(tmp)
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while not _answers(srv.url):
-            if proc.poll() is not None:
-                pytest.fail(f"portico serve exited ({proc.returncode}):\n{srv.log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"portico serve did not answer in {STARTUP_DEADLINE}s")
-            time.sleep(0.1)
+        # The port is free when picked but another process may take it first: retry then.
+        for _attempt in range(3):
+            proc, srv = _start(tmp)
+            problem = _wait_ready(proc, srv)
+            if problem is None or "address already in use" not in problem.lower():
+                break
+            _stop(proc)
+        if problem is not None:
+            pytest.fail(problem)
         yield srv
     finally:
-        _stop(proc)
+        if proc is not None:
+            _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
