@@ -13,6 +13,7 @@ as the API does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.routing import Route
 
 from portico import bootstrap
 from tests.conftest import LOCAL_SUBNET, make_settings, wait_for
@@ -162,8 +162,9 @@ RESOURCES = [
 
 
 def mounted(client: TestClient, path: str) -> bool:
-    routes = client.app.routes  # type: ignore[attr-defined]
-    return any(isinstance(r, Route) and r.path == path for r in routes)
+    """Whether the API serves ``path``, a template such as ``/v2/lbaas/pools/{}/members``."""
+    paths: dict[str, Any] = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    return path in {re.sub(r"\{[^}]*\}", "{}", p) for p in paths}
 
 
 def wait_active(client: TestClient, lb_id: str) -> None:
@@ -204,7 +205,7 @@ def build_tree(client: TestClient, headers: dict[str, str], port: int) -> Tree:
         )
         add("pool", f"{API}/pools", {"pool": pool | parent})
         add("pool2", f"{API}/pools", {"pool": pool | {"loadbalancer_id": lb}})
-    if "pool" in tree and mounted(client, f"{API}/pools/{{pool_id}}/members"):
+    if "pool" in tree and mounted(client, f"{API}/pools/{{}}/members"):
         member = {"address": "127.0.0.10", "protocol_port": port}
         add("member", f"{API}/pools/{tree['pool']}/members", {"member": member})
     if "pool" in tree and mounted(client, f"{API}/healthmonitors"):
@@ -213,7 +214,7 @@ def build_tree(client: TestClient, headers: dict[str, str], port: int) -> Tree:
     if "listener" in tree and mounted(client, f"{API}/l7policies"):
         policy = {"listener_id": tree["listener"], "action": "REJECT"}
         add("l7policy", f"{API}/l7policies", {"l7policy": policy})
-    if "l7policy" in tree and mounted(client, f"{API}/l7policies/{{l7policy_id}}/rules"):
+    if "l7policy" in tree and mounted(client, f"{API}/l7policies/{{}}/rules"):
         rule = {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/a"}
         add("l7rule", f"{API}/l7policies/{tree['l7policy']}/rules", {"rule": rule})
     return tree
@@ -328,14 +329,27 @@ def test_lists_show_only_own_project(world: World, resource: Resource) -> None:
 @pytest.mark.parametrize(
     "resource", [pytest.param(r, id=r.name) for r in RESOURCES if not r.nested]
 )
-@pytest.mark.parametrize("query", ["project_id=project-a", "tenant_id=project-a"])
-def test_list_filter_naming_another_project_is_refused(
-    world: World, resource: Resource, query: str
-) -> None:
+def test_list_filter_naming_another_project_is_refused(world: World, resource: Resource) -> None:
     need(world, resource)
-    response = world.client.get(f"{resource.collection(world.a)}?{query}", headers=B)
+    response = world.client.get(f"{resource.collection(world.a)}?project_id=project-a", headers=B)
     # Octavia checks the named project against the caller's roles: 403.
     assert response.status_code == 403, response.text
+
+
+@pytest.mark.parametrize(
+    "resource", [pytest.param(r, id=r.name) for r in RESOURCES if not r.nested]
+)
+@pytest.mark.parametrize("field", ["tenant_id", "project_id"])
+@pytest.mark.parametrize("project", ["project-a", "project-b"])
+def test_no_list_filter_reveals_another_project(
+    world: World, resource: Resource, field: str, project: str
+) -> None:
+    """Whatever a filter names (refused, invalid or accepted), A's objects stay hidden."""
+    need(world, resource)
+    path = f"{resource.collection(world.a)}?{field}={project}"
+    response = world.client.get(path, headers=B)
+    assert response.status_code in (200, 400, 403), response.text
+    assert world.a[resource.name] not in response.text
 
 
 @pytest.mark.parametrize("resource", BY_NAME)
@@ -418,3 +432,199 @@ def test_pool_and_listener_of_another_project_cannot_be_referenced(world: World)
     pool = {"listener_id": world.a["listener"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
     response = client.post(f"{API}/pools", json={"pool": pool}, headers=B)
     assert response.status_code == 403, response.text
+
+
+# -- quotas --------------------------------------------------------------------------------
+
+QUOTAS = f"{API}/quotas"
+
+
+@pytest.fixture(scope="module")
+def quotas(world: World) -> World:
+    """An admin gives A and B limits of their own (A: 50 load balancers, B: 60)."""
+    if not mounted(world.client, f"{QUOTAS}/{{}}"):
+        pytest.skip("the quota API is not mounted yet")
+    for project, limit in (("project-a", 50), ("project-b", 60)):
+        body = {"quota": {"load_balancer": limit}}
+        response = world.client.put(f"{QUOTAS}/{project}", json=body, headers=ADMIN)
+        assert response.status_code == 202, response.text
+    return world
+
+
+def a_quota_is_unchanged(world: World) -> None:
+    response = world.client.get(f"{QUOTAS}/project-a", headers=ADMIN)
+    assert response.json()["quota"]["load_balancer"] == 50
+
+
+@pytest.mark.parametrize("suffix", ["", "/default"])
+def test_other_project_cannot_read_a_projects_quota(quotas: World, suffix: str) -> None:
+    assert quotas.client.get(f"{QUOTAS}/project-a{suffix}", headers=A).status_code == 200
+    assert quotas.client.get(f"{QUOTAS}/project-a{suffix}", headers=B).status_code == 403
+
+
+def test_other_project_cannot_change_or_reset_a_projects_quota(quotas: World) -> None:
+    client = quotas.client
+    body = {"quota": {"load_balancer": -1}}
+    assert client.put(f"{QUOTAS}/project-a", json=body, headers=B).status_code == 403
+    assert client.delete(f"{QUOTAS}/project-a", headers=B).status_code == 403
+    a_quota_is_unchanged(quotas)
+
+
+def test_member_cannot_raise_own_quota(quotas: World) -> None:
+    body = {"quota": {"load_balancer": -1}}
+    assert quotas.client.put(f"{QUOTAS}/project-a", json=body, headers=A).status_code == 403
+    assert quotas.client.delete(f"{QUOTAS}/project-a", headers=A).status_code == 403
+    a_quota_is_unchanged(quotas)
+
+
+def test_quota_list_shows_only_own_project(quotas: World) -> None:
+    client = quotas.client
+    response = client.get(QUOTAS, headers=B)
+    assert response.status_code == 200, response.text
+    listed = {q["project_id"] for q in response.json()["quotas"]}
+    assert "project-b" in listed
+    assert "project-a" not in listed
+    assert client.get(f"{QUOTAS}?project_id=project-a", headers=B).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(ADMIN, id="admin"),
+        pytest.param({"X-Project-Id": "ops", "X-Roles": "load-balancer_quota_admin"}, id="qa"),
+        pytest.param(
+            {"X-Project-Id": "ops", "X-Roles": "load-balancer_global_observer"}, id="observer"
+        ),
+    ],
+)
+def test_global_quota_readers_see_every_projects_quota(
+    quotas: World, headers: dict[str, str]
+) -> None:
+    response = quotas.client.get(QUOTAS, headers=headers)
+    assert response.status_code == 200, response.text
+    assert {"project-a", "project-b"} <= {q["project_id"] for q in response.json()["quotas"]}
+    assert quotas.client.get(f"{QUOTAS}/project-a", headers=headers).status_code == 200
+
+
+# -- the admin-only catalogue and amphorae ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """An admin-made object of each catalogue type: collection path -> (key, id)."""
+
+    client: TestClient
+    objects: dict[str, tuple[str, str]]
+
+
+def create_as_admin(client: TestClient, path: str, key: str, body: dict[str, Any]) -> str:
+    response = client.post(path, json={key: body}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    obj = response.json()[key]
+    return str(obj.get("id") or obj["name"])
+
+
+@pytest.fixture(scope="module")
+def catalogue(world: World) -> Catalogue:
+    client = world.client
+    objects: dict[str, tuple[str, str]] = {}
+    if mounted(client, f"{API}/flavorprofiles"):
+        body = {"name": "fp", "provider_name": "noop", "flavor_data": "{}"}
+        fp = create_as_admin(client, f"{API}/flavorprofiles", "flavorprofile", body)
+        objects["flavorprofiles"] = ("flavorprofile", fp)
+        if mounted(client, f"{API}/flavors"):
+            body = {"name": "small", "flavor_profile_id": fp}
+            objects["flavors"] = (
+                "flavor",
+                create_as_admin(client, f"{API}/flavors", "flavor", body),
+            )
+    if mounted(client, f"{API}/availabilityzoneprofiles"):
+        key = "availability_zone_profile"
+        body = {"name": "azp", "provider_name": "noop", "availability_zone_data": "{}"}
+        azp = create_as_admin(client, f"{API}/availabilityzoneprofiles", key, body)
+        objects["availabilityzoneprofiles"] = (key, azp)
+        if mounted(client, f"{API}/availabilityzones"):
+            body = {"name": "zone-1", "availability_zone_profile_id": azp}
+            az = create_as_admin(client, f"{API}/availabilityzones", "availability_zone", body)
+            objects["availabilityzones"] = ("availability_zone", az)
+    return Catalogue(client=client, objects=objects)
+
+
+# Collection -> whether a member may read it (Octavia: flavors and zones are readable by
+# anyone with a role in their project, profiles only by admins).
+CATALOGUE = {
+    "flavorprofiles": False,
+    "flavors": True,
+    "availabilityzoneprofiles": False,
+    "availabilityzones": True,
+}
+CREATE_BODIES: dict[str, dict[str, Any]] = {
+    "flavorprofiles": {"name": "x", "provider_name": "noop", "flavor_data": "{}"},
+    "flavors": {"name": "x", "flavor_profile_id": "00000000-0000-0000-0000-000000000001"},
+    "availabilityzoneprofiles": {
+        "name": "x",
+        "provider_name": "noop",
+        "availability_zone_data": "{}",
+    },
+    "availabilityzones": {
+        "name": "x",
+        "availability_zone_profile_id": "00000000-0000-0000-0000-000000000001",
+    },
+}
+
+
+@pytest.mark.parametrize("collection", list(CATALOGUE))
+@pytest.mark.parametrize("headers", [pytest.param(A, id="member"), pytest.param(B, id="other")])
+def test_catalogue_is_admin_only_to_change(
+    catalogue: Catalogue, collection: str, headers: dict[str, str]
+) -> None:
+    if collection not in catalogue.objects:
+        pytest.skip(f"the {collection} API is not mounted yet")
+    client = catalogue.client
+    key, object_id = catalogue.objects[collection]
+    path = f"{API}/{collection}"
+    before = client.get(path, headers=ADMIN).json()
+    response = client.post(path, json={key: CREATE_BODIES[collection]}, headers=headers)
+    assert response.status_code == 403, response.text
+    # Zones are addressed by their name, which cannot change; profiles have no description.
+    field = "name" if collection.endswith("profiles") else "description"
+    update = {key: {field: "hijacked"}}
+    assert client.put(f"{path}/{object_id}", json=update, headers=headers).status_code == 403
+    assert client.delete(f"{path}/{object_id}", headers=headers).status_code == 403
+    assert client.get(path, headers=ADMIN).json() == before
+
+
+@pytest.mark.parametrize("collection", list(CATALOGUE))
+def test_catalogue_reads_follow_octavia(catalogue: Catalogue, collection: str) -> None:
+    if collection not in catalogue.objects:
+        pytest.skip(f"the {collection} API is not mounted yet")
+    client = catalogue.client
+    _key, object_id = catalogue.objects[collection]
+    expected = 200 if CATALOGUE[collection] else 403
+    assert client.get(f"{API}/{collection}", headers=B).status_code == expected
+    assert client.get(f"{API}/{collection}/{object_id}", headers=B).status_code == expected
+    assert client.get(f"{API}/{collection}/{object_id}", headers=ADMIN).status_code == 200
+
+
+def test_amphorae_are_admin_only(world: World) -> None:
+    client = world.client
+    if not mounted(client, "/v2/octavia/amphorae"):
+        pytest.skip("the amphora API is not mounted yet")
+    assert client.get("/v2/octavia/amphorae", headers=ADMIN).status_code == 200
+    assert client.get("/v2/octavia/amphorae", headers=A).status_code == 403
+    query = f"/v2/octavia/amphorae?loadbalancer_id={world.a['loadbalancer']}"
+    assert client.get(query, headers=A).status_code == 403
+    # Octavia looks an amphora up before checking policy: an unknown id is 404 for anyone.
+    unknown = "/v2/octavia/amphorae/00000000-0000-0000-0000-000000000001"
+    for suffix in ("", "/stats", "/failover", "/config"):
+        method = client.get if suffix in ("", "/stats") else client.put
+        assert method(f"{unknown}{suffix}", headers=A).status_code in (403, 404, 405)
+
+
+@pytest.mark.parametrize("capability", ["flavor_capabilities", "availability_zone_capabilities"])
+def test_provider_capabilities_are_admin_only(world: World, capability: str) -> None:
+    path = f"{API}/providers/noop/{capability}"
+    if not mounted(world.client, f"{API}/providers/{{}}/{capability}"):
+        pytest.skip("the provider API is not mounted yet")
+    assert world.client.get(path, headers=A).status_code == 403
+    assert world.client.get(path, headers=ADMIN).status_code == 200
