@@ -35,6 +35,7 @@ COLUMNS: dict[str, str] = {
     for name in (
         "id",
         "type",
+        "l7policy_id",
         "compare_type",
         "key",
         "value",

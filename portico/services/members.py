@@ -35,6 +35,7 @@ COLUMNS: dict[str, str] = {
         "id",
         "name",
         "address",
+        "pool_id",
         "protocol_port",
         "weight",
         "backup",

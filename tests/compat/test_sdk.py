@@ -41,7 +41,19 @@ def _graph(name: str) -> dict[str, Any]:
         "name": name,
         "vip_subnet_id": LOCAL_SUBNET,
         "listeners": [
-            {"name": f"{name}-http", "protocol": "HTTP", "protocol_port": 80, "default_pool": pool}
+            {
+                "name": f"{name}-http",
+                "protocol": "HTTP",
+                "protocol_port": 80,
+                "default_pool": pool,
+                "l7policies": [
+                    {
+                        "action": "REDIRECT_TO_URL",
+                        "redirect_url": "https://example.test/",
+                        "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/old"}],
+                    }
+                ],
+            }
         ],
     }
 
@@ -64,6 +76,13 @@ def test_sdk_full_graph_create_batch_members_then_cli_cascade_delete(
     assert [(m.address, m.weight) for m in members] == [("127.0.0.21", 1), ("127.0.0.22", 5)]
     monitor = lb_api.get_health_monitor(pool.health_monitor_id)
     assert (monitor.type, monitor.delay) == ("HTTP", 5)
+    (policy,) = list(lb_api.l7_policies(listener_id=listener.id))
+    assert (policy.action, policy.redirect_url) == ("REDIRECT_TO_URL", "https://example.test/")
+    # The SDK lists rules with ?l7policy_id=… and Octavia accepts parent ids as filters.
+    (rule,) = list(lb_api.l7_rules(policy))
+    assert (rule.type, rule.rule_value) == ("PATH", "/old")
+    status, body = api(server, "GET", f"/v2/lbaas/pools/{pool.id}/members?pool_id={pool.id}")
+    assert (status, len(body["members"])) == (200, 2)
 
     # Batch member update: not wrapped by the SDK, so through its load-balancer adapter.
     batch = {
@@ -109,3 +128,40 @@ def test_sdk_create_update_and_cascade_delete(sdk: Any, server: Server) -> None:
     lb_api.delete_load_balancer(lb.id, cascade=True)
     wait_until(lambda: api(server, "GET", f"/v2/lbaas/loadbalancers/{lb.id}")[0] == 404)
     assert api(server, "GET", f"/v2/lbaas/listeners/{listener.id}")[0] == 404
+
+
+def test_sdk_admin_reads_and_writes(sdk: Any) -> None:
+    lb_api = sdk.load_balancer
+    assert [p.name for p in lb_api.providers()] == ["noop"]
+    caps = {c.name for c in lb_api.provider_flavor_capabilities("noop")}
+    assert "loadbalancer_topology" in caps
+
+    project = unique("sdk-team")
+    quota = lb_api.update_quota(project, load_balancers=3, pools=4)
+    assert (quota.load_balancers, quota.pools) == (3, 4)
+    assert lb_api.get_quota(project).load_balancers == 3
+    assert project in [q.project_id for q in lb_api.quotas()]
+    default = lb_api.get_quota_default()
+    lb_api.delete_quota(project)
+    assert lb_api.get_quota(project).load_balancers == default.load_balancers
+
+    profile = lb_api.create_flavor_profile(
+        name=unique("fp"), provider_name="noop", flavor_data='{"loadbalancer_topology": "SINGLE"}'
+    )
+    flavor = lb_api.create_flavor(name=unique("f"), flavor_profile_id=profile.id)
+    assert lb_api.find_flavor(flavor.name, ignore_missing=False).id == flavor.id
+    assert lb_api.update_flavor(flavor, description="d").description == "d"
+    lb_api.delete_flavor(flavor)
+    lb_api.delete_flavor_profile(profile)
+    assert flavor.id not in [f.id for f in lb_api.flavors()]
+
+    zone_profile = lb_api.create_availability_zone_profile(
+        name=unique("azp"), provider_name="noop", availability_zone_data="{}"
+    )
+    zone = lb_api.create_availability_zone(
+        name=unique("az"), availability_zone_profile_id=zone_profile.id
+    )
+    assert zone.name in [z.name for z in lb_api.availability_zones()]
+    lb_api.delete_availability_zone(zone.name)
+    lb_api.delete_availability_zone_profile(zone_profile)
+    assert list(lb_api.amphorae()) == []
