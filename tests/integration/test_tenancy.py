@@ -419,19 +419,72 @@ def test_batch_member_update_on_anothers_pool_is_refused(world: World) -> None:
     assert members == {world.a["member"]}
 
 
-def test_pool_and_listener_of_another_project_cannot_be_referenced(world: World) -> None:
-    """B may not attach its objects to A's: a listener's default pool, a pool's listener."""
-    client = world.client
-    if "pool" not in world.a:
-        pytest.skip("the pool API is not mounted yet")
-    body = {"listener": {"default_pool_id": world.a["pool2"]}}
-    response = client.put(f"{API}/listeners/{world.b['listener']}", json=body, headers=B)
+def refused(response: Any) -> None:
+    """Refused without creating or changing anything (Octavia answers 400, 403 or 404)."""
     assert response.status_code in (400, 403, 404), response.text
-    listener = client.get(f"{API}/listeners/{world.b['listener']}", headers=B).json()
-    assert listener["listener"]["default_pool_id"] != world.a["pool2"]
-    pool = {"listener_id": world.a["listener"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
-    response = client.post(f"{API}/pools", json={"pool": pool}, headers=B)
-    assert response.status_code == 403, response.text
+
+
+def b_object_count(world: World) -> int:
+    paths = ("loadbalancers", "listeners", "pools", "l7policies")
+    return sum(len(world.client.get(f"{API}/{p}", headers=B).json()[p]) for p in paths)
+
+
+def test_another_projects_objects_cannot_be_referenced(world: World) -> None:
+    """B may not attach its objects to A's: default pools, redirect pools, listeners."""
+    if "l7policy" not in world.a:
+        pytest.skip("the pool, listener and L7 policy APIs are not all mounted yet")
+    client, a, b = world.client, world.a, world.b
+    before = b_object_count(world)
+    pool_body = {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
+
+    body: dict[str, Any] = {"listener": {"default_pool_id": a["pool2"]}}
+    refused(client.put(f"{API}/listeners/{b['listener']}", json=body, headers=B))
+    listener = {"loadbalancer_id": b["loadbalancer"], "protocol": "HTTP", "protocol_port": 9001}
+    body = {"listener": listener | {"default_pool_id": a["pool2"]}}
+    refused(client.post(f"{API}/listeners", json=body, headers=B))
+    policy = {"action": "REDIRECT_TO_POOL", "redirect_pool_id": a["pool2"]}
+    body = {"l7policy": policy | {"listener_id": b["listener"]}}
+    refused(client.post(f"{API}/l7policies", json=body, headers=B))
+    refused(client.put(f"{API}/l7policies/{b['l7policy']}", json={"l7policy": policy}, headers=B))
+    body = {
+        "pool": pool_body | {"loadbalancer_id": b["loadbalancer"], "listener_id": a["listener"]}
+    }
+    refused(client.post(f"{API}/pools", json=body, headers=B))
+    body = {
+        "pool": pool_body | {"loadbalancer_id": a["loadbalancer"], "listener_id": b["listener"]}
+    }
+    refused(client.post(f"{API}/pools", json=body, headers=B))
+    graph = {"protocol": "HTTP", "protocol_port": 80, "default_pool_id": a["pool2"]}
+    body = {"loadbalancer": {"vip_subnet_id": LOCAL_SUBNET, "listeners": [graph]}}
+    refused(client.post(f"{API}/loadbalancers", json=body, headers=B))
+
+    assert b_object_count(world) == before
+    shown = client.get(f"{API}/listeners/{b['listener']}", headers=B).json()["listener"]
+    assert shown["default_pool_id"] != a["pool2"]
+    shown = client.get(f"{API}/l7policies/{b['l7policy']}", headers=B).json()["l7policy"]
+    assert shown["redirect_pool_id"] != a["pool2"]
+
+
+@pytest.mark.parametrize(
+    ("collection", "field", "parent"),
+    [
+        ("listeners", "loadbalancer_id", "loadbalancer"),
+        ("pools", "loadbalancer_id", "loadbalancer"),
+        ("healthmonitors", "pool_id", "pool"),
+        ("l7policies", "listener_id", "listener"),
+        ("loadbalancers", "id", "loadbalancer"),
+        ("listeners", "id", "listener"),
+        ("pools", "id", "pool"),
+    ],
+)
+def test_filtering_by_another_projects_ids_finds_nothing(
+    world: World, collection: str, field: str, parent: str
+) -> None:
+    if parent not in world.a or not mounted(world.client, f"{API}/{collection}"):
+        pytest.skip(f"the {collection} API is not mounted yet")
+    response = world.client.get(f"{API}/{collection}?{field}={world.a[parent]}", headers=B)
+    assert response.status_code == 200, response.text
+    assert response.json()[collection] == []
 
 
 # -- quotas --------------------------------------------------------------------------------
