@@ -214,6 +214,7 @@ def test_create_while_lb_pending_is_coalesced_unless_strict(
         lb_id = create_lb(client)
         converge(client)
         listener_id = add_listener(client, lb_id)
+        converge(client)
         assert client.put(f"{LBS}/{lb_id}", json={"loadbalancer": {"name": "n"}}).status_code == 200
         body = {"l7policy": {"listener_id": listener_id, "action": "REJECT"}}
         response = client.post(POLICIES, json=body)

@@ -2,53 +2,40 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from portico.db.models import Listener, LoadBalancer, Pool
 from tests.conftest import create_lb, wait_lb_active
 
 POLICIES = "/v2/lbaas/l7policies"
+LISTENERS = "/v2/lbaas/listeners"
+POOLS = "/v2/lbaas/pools"
+CERT = "https://barbican.example/v1/containers/4c1d3e0a-6b8e-4f57-a0d5-2b1f7f9a3c10"
 
 
-def _db(client: TestClient) -> Any:
-    return client.app.state.portico.db  # type: ignore[attr-defined]
-
-
-def add_listener(client: TestClient, lb_id: str, protocol: str = "HTTP", port: int = 80) -> str:
-    """An ACTIVE listener row on ``lb_id``."""
-    with _db(client).writing() as session:
-        lb = session.get(LoadBalancer, lb_id)
-        listener = Listener(
-            id=str(uuid.uuid4()),
-            project_id=lb.project_id,
-            load_balancer_id=lb_id,
-            protocol=protocol,
-            protocol_port=port,
-            provisioning_status="ACTIVE",
-            operating_status="ONLINE",
-        )
-        session.add(listener)
-        return listener.id
+def add_listener(
+    client: TestClient,
+    lb_id: str,
+    protocol: str = "HTTP",
+    port: int = 80,
+    headers: dict[str, str] | None = None,
+) -> str:
+    """A listener on ``lb_id`` through the API (the load balancer goes PENDING_UPDATE)."""
+    body: dict[str, Any] = {"loadbalancer_id": lb_id, "protocol": protocol, "protocol_port": port}
+    if protocol == "TERMINATED_HTTPS":
+        body["default_tls_container_ref"] = CERT
+    response = client.post(LISTENERS, json={"listener": body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["listener"]["id"])
 
 
 def add_pool(client: TestClient, lb_id: str, protocol: str = "HTTP") -> str:
-    """An ACTIVE pool row on ``lb_id``."""
-    with _db(client).writing() as session:
-        lb = session.get(LoadBalancer, lb_id)
-        pool = Pool(
-            id=str(uuid.uuid4()),
-            project_id=lb.project_id,
-            load_balancer_id=lb_id,
-            protocol=protocol,
-            lb_algorithm="ROUND_ROBIN",
-            provisioning_status="ACTIVE",
-            operating_status="ONLINE",
-        )
-        session.add(pool)
-        return pool.id
+    """A pool on ``lb_id`` through the API."""
+    body = {"loadbalancer_id": lb_id, "protocol": protocol, "lb_algorithm": "ROUND_ROBIN"}
+    response = client.post(POOLS, json={"pool": body})
+    assert response.status_code == 201, response.text
+    return str(response.json()["pool"]["id"])
 
 
 def active_listener(
@@ -56,8 +43,9 @@ def active_listener(
 ) -> tuple[str, str]:
     """(load balancer id, listener id), both ACTIVE."""
     lb_id = create_lb(client, headers=headers)
+    listener_id = add_listener(client, lb_id, protocol, headers=headers)
     wait_lb_active(client, lb_id, headers=headers)
-    return lb_id, add_listener(client, lb_id, protocol)
+    return lb_id, listener_id
 
 
 def create_policy(
