@@ -17,13 +17,9 @@ from rfc3986 import uri_reference, validators  # type: ignore[import-untyped]
 from portico.domain.constants import L7PolicyAction as Action
 from portico.domain.constants import L7RuleCompareType as Compare
 from portico.domain.constants import L7RuleType as RuleType
-from portico.domain.constants import ListenerProtocol, PoolProtocol
-from portico.domain.errors import (
-    Conflict,
-    InvalidInput,
-    ProviderUnsupported,
-    ValidationException,
-)
+from portico.domain.constants import ListenerProtocol
+from portico.domain.errors import Conflict, InvalidInput, ProviderUnsupported
+from portico.domain.protocols import check_no_children
 
 MIN_POSITION = 1
 MAX_POSITION = 2147483647
@@ -31,29 +27,6 @@ MAX_RULES_PER_POLICY = 50
 REDIRECT_HTTP_CODES = (301, 302, 303, 307, 308)
 DEFAULT_REDIRECT_HTTP_CODE = 302
 L7_LISTENER_PROTOCOLS = frozenset({ListenerProtocol.HTTP, ListenerProtocol.TERMINATED_HTTPS})
-
-# Which pool protocols a listener of each protocol may send traffic to.
-LISTENER_POOL_PROTOCOLS: dict[str, frozenset[str]] = {
-    ListenerProtocol.TCP: frozenset(
-        {
-            PoolProtocol.HTTP,
-            PoolProtocol.HTTPS,
-            PoolProtocol.PROXY,
-            PoolProtocol.PROXYV2,
-            PoolProtocol.TCP,
-        }
-    ),
-    ListenerProtocol.HTTP: frozenset({PoolProtocol.HTTP, PoolProtocol.PROXY, PoolProtocol.PROXYV2}),
-    ListenerProtocol.HTTPS: frozenset(
-        {PoolProtocol.HTTPS, PoolProtocol.PROXY, PoolProtocol.PROXYV2, PoolProtocol.TCP}
-    ),
-    ListenerProtocol.TERMINATED_HTTPS: frozenset(
-        {PoolProtocol.HTTP, PoolProtocol.PROXY, PoolProtocol.PROXYV2}
-    ),
-    ListenerProtocol.UDP: frozenset({PoolProtocol.UDP}),
-    ListenerProtocol.SCTP: frozenset({PoolProtocol.SCTP}),
-    ListenerProtocol.PROMETHEUS: frozenset(),
-}
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Octavia rejects these before parsing a URL (the URL parser would percent-encode them).
@@ -131,19 +104,10 @@ def check_url(value: str, field: str) -> None:
 
 def check_listener_protocol(protocol: str, provider: str) -> None:
     """L7 policies act on HTTP requests: only HTTP-mode listeners can have them."""
-    if protocol == ListenerProtocol.PROMETHEUS:
-        raise InvalidInput(f"Protocol {protocol} listeners cannot have child objects.")
+    check_no_children(protocol)
     if protocol not in L7_LISTENER_PROTOCOLS:
         raise ProviderUnsupported(
             provider, f"{protocol} protocol listeners do not support L7 policies"
-        )
-
-
-def check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
-    if pool_protocol not in LISTENER_POOL_PROTOCOLS.get(listener_protocol, frozenset()):
-        raise ValidationException(
-            f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "
-            f"'{listener_protocol}'."
         )
 
 

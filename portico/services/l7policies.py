@@ -21,6 +21,7 @@ from portico.domain.constants import OperatingStatus as OS
 from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import ImmutableObject, NotFound
 from portico.domain.policy import Access, Caller, require
+from portico.domain.protocols import check_pool_protocol
 from portico.domain.status import status_after_update
 from portico.services.changes import begin_change, lock_load_balancer
 from portico.services.l7rules import new_l7rule
@@ -122,7 +123,7 @@ def _redirect_pool(session: Session, listener: Listener, pool_id: str) -> Pool:
         or pool.project_id != listener.project_id
     ):
         raise NotFound("Pool", pool_id)
-    l7.check_pool_protocol(listener.protocol, pool.protocol)
+    check_pool_protocol(listener.protocol, pool.protocol)
     return pool
 
 
@@ -149,7 +150,7 @@ def new_l7policy(
     args = {k: v for k, v in data.items() if k in (*UPDATABLE, "position")}
     args = l7.sanitize_policy(args, create=True, has_redirect_pool=redirect_pool is not None)
     if redirect_pool is not None:
-        l7.check_pool_protocol(listener.protocol, redirect_pool.protocol)
+        check_pool_protocol(listener.protocol, redirect_pool.protocol)
     elif args.get("redirect_pool_id"):
         redirect_pool = _redirect_pool(session, listener, args["redirect_pool_id"])
     project = listener.project_id

@@ -6,14 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portico.domain.errors import InvalidInput, ProviderUnsupported, ValidationException
+from portico.domain.errors import InvalidInput, ProviderUnsupported
 from portico.domain.l7 import (
     L7PolicyActionInvalid,
     L7PolicyArgsInvalid,
     L7RuleInvalid,
     RuleSpec,
     check_listener_protocol,
-    check_pool_protocol,
     clear_for_action,
     is_valid_url,
     place,
@@ -229,12 +228,6 @@ def test_l7_policies_need_an_http_listener() -> None:
         check_listener_protocol("TCP", "noop")
     with pytest.raises(InvalidInput, match="PROMETHEUS listeners cannot have child objects"):
         check_listener_protocol("PROMETHEUS", "noop")
-
-
-def test_redirect_pool_must_speak_the_listeners_protocol() -> None:
-    check_pool_protocol("HTTP", "PROXY")
-    with pytest.raises(ValidationException, match="pool protocol 'HTTPS' is invalid"):
-        check_pool_protocol("HTTP", "HTTPS")
 
 
 # --- positions -------------------------------------------------------------------------------
