@@ -51,7 +51,12 @@ def test_url_and_prefix_redirects_default_to_302_and_keep_a_given_code(client: T
     assert (prefix["redirect_prefix"], prefix["redirect_http_code"]) == ("https://example.com", 308)
 
 
-def test_positions_shift_on_insert_and_move_and_close_up_after_delete(client: TestClient) -> None:
+def test_positions_shift_on_insert_and_move_and_close_up_after_delete(
+    client_factory: Callable[..., TestClient],
+    settings_factory: Callable[..., Settings],
+    database_url: str,
+) -> None:
+    client = client_factory(settings_factory(database_url))
     lb_id, listener_id = active_listener(client)
     ids = {n: create_policy(client, listener_id, name=n)["id"] for n in "abc"}
     ids["d"] = create_policy(client, listener_id, name="d", position=1)["id"]
