@@ -20,7 +20,7 @@ from portico.domain.errors import ImmutableObject
 from portico.domain.policy import Caller
 from portico.domain.status import object_accepts_change
 from portico.services.members import LABEL, add_member, apply_changes, check_subnet
-from portico.services.pool_children import begin_pool_change, lock_pool
+from portico.services.pool_children import begin_pool_change, check_pool_change, lock_pool
 from portico.services.quotas import check_quota
 from portico.settings import Settings
 
@@ -36,11 +36,13 @@ def batch_update_members(
 ) -> bool:
     """Apply the desired member list; False when it changes nothing (no new generation)."""
     pool = lock_pool(session, caller, pool_id)
+    strict = settings.strict_pending_lock
+    # As Octavia, the pool and load balancer must accept a change even if this one is a no-op.
+    check_pool_change(pool, strict=strict)
     existing = [rules.ExistingMember(m.id, m.address, m.protocol_port) for m in pool.members]
     plan = rules.plan_batch(existing, members, additive_only=additive_only)
     if plan.empty:
         return False
-    strict = settings.strict_pending_lock
     by_id: dict[str, Member] = {m.id: m for m in pool.members}
     for member_id, _ in plan.update:
         status = by_id[member_id].provisioning_status

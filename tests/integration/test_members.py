@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from portico.db.models import Listener, Pool
+from portico.db.models import Flavor, FlavorProfile, Listener, Pool
 from portico.settings import Settings
 from tests.conftest import LOCAL_SUBNET, converge, create_lb, wait_for, wait_lb_active
-from tests.integration.member_support import add_listener, make_pool, row
+from tests.integration.member_support import add_listener, db_of, make_pool, row
+
+FLAVOR = "6a1f3c2e-0b5d-4f7a-9c8e-1d2b3a4c5e6f"
+PROFILE = "7b2e4d3f-1c6e-4a8b-8d9f-2e3c4b5d6f70"
 
 
 def members_url(pool_id: str) -> str:
@@ -207,3 +211,22 @@ def test_member_quota_is_enforced(
     response = add(client, pool_id, protocol_port=81)
     assert response.status_code == 403
     assert response.json()["faultstring"] == "Quota has been met for resources: Member"
+
+
+def test_sriov_member_needs_a_flavor_that_allows_it(client: TestClient) -> None:
+    with db_of(client).writing() as session:
+        data = json.dumps({"allow_member_sriov": True})
+        session.add(FlavorProfile(id=PROFILE, name="p", provider_name="noop", flavor_data=data))
+        session.flush()
+        session.add(Flavor(id=FLAVOR, name="sriov", enabled=True, flavor_profile_id=PROFILE))
+    lb_id = create_lb(client, flavor_id=FLAVOR)
+    wait_lb_active(client, lb_id)
+    pool_id = make_pool(client, lb_id)
+    member = add(client, pool_id, request_sriov=True).json()["member"]
+    assert member["vnic_type"] == "direct"
+    _, plain_pool = ready_pool(client)
+    refused = add(client, plain_pool, request_sriov=True)
+    assert refused.status_code == 400
+    assert refused.json()["faultstring"] == (
+        "The load balancer flavor does not allow SR-IOV member ports."
+    )
