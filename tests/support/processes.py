@@ -104,3 +104,18 @@ def wait_ready(server: PorticoProcess, *, timeout: float = STARTUP_DEADLINE) -> 
         if time.monotonic() > deadline:
             raise RuntimeError(f"portico did not answer within {timeout}s:\n{server.output()}")
         time.sleep(0.05)
+
+
+def start_controller(
+    *, data_dir: Path, database_url: str, env: dict[str, str] | None = None
+) -> PorticoProcess:
+    """``portico controller`` (the reconciler alone); it has no port, so no readiness probe."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
+    log = data_dir / "controller.log"
+    args = [str(BIN / "portico"), "controller", "--database-url", database_url]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env={**clean, **(env or {})}
+        )
+    return PorticoProcess(proc=proc, url="", log=log)
