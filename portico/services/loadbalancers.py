@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portico.db.models import (
     AvailabilityZone,
     Flavor,
     FlavorProfile,
+    Listener,
     ListenerStatistics,
     LoadBalancer,
+    Pool,
 )
 from portico.domain.constants import OperatingStatus as OS
 from portico.domain.constants import ProvisioningStatus as PS
@@ -75,6 +77,12 @@ def list_loadbalancers(
     project = filters.pop("project_id", None) or filters.pop("tenant_id", None)
     stmt = scoped_select(LoadBalancer, caller, project)
     stmt = apply_filters(stmt, LoadBalancer, _with(query, filters), filterable=COLUMNS)
+    # The view shows only the ids of listeners and pools: load them for the whole page in two
+    # queries (not two per load balancer), and none of the children's own eager relationships.
+    stmt = stmt.options(
+        selectinload(LoadBalancer.listeners).load_only(Listener.id).lazyload("*"),
+        selectinload(LoadBalancer.pools).load_only(Pool.id).lazyload("*"),
+    )
     return run_listing(
         session,
         stmt,
