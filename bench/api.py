@@ -1,0 +1,302 @@
+"""API latency benchmark: portico's figures beside the targets and Octavia's, on both backends.
+
+Not a test: it prints a table. Each backend gets a fresh database and a real ``portico serve``
+(API and reconciler in one process, noop provider) on a free loopback port, driven over HTTP
+with one keep-alive httpx client, the way a user's client would. Everything it starts (the
+server by pid, the temporary directory, the PostgreSQL database) is removed at the end.
+
+    .venv/bin/python bench/api.py                     # SQLite and PostgreSQL
+    .venv/bin/python bench/api.py --backends sqlite --creates 200
+
+Measured: sequential load balancer creates and member creates (p50/p99 of the HTTP round
+trip), create-to-ACTIVE (from sending the POST to the first GET that shows ACTIVE, polling
+every millisecond), and listing load balancers with 10,000 present (bulk-inserted through
+SQLAlchemy to keep the run short).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+
+from portico.db.base import utcnow
+from portico.db.models import LoadBalancer
+
+BIN = Path(sys.executable).parent
+SUBNET = "9f4c6a58-2f6e-4c55-9a35-7d1c0e7b0a01"
+PROJECT = "default-project"
+PG_ADMIN = os.environ.get(
+    "PORTICO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+STARTUP_DEADLINE = 60.0
+ACTIVE_DEADLINE = 10.0
+
+# metric -> (target from the issue, Octavia's figure where known)
+REFERENCE: dict[str, tuple[str, str]] = {
+    "create load balancer (ms)": ("p99 < 15", "n/a"),
+    "create member (ms)": ("p99 < 15", "n/a"),
+    "create -> ACTIVE (ms)": ("< 50", "1000-3000 (no-op drivers)"),
+    "list, default page (ms)": ("< 100", "n/a"),
+    "list, limit=1000 (ms)": ("< 100", "n/a"),
+    "list, limit=100 (ms)": ("-", "n/a"),
+}
+
+
+@dataclass
+class Results:
+    backend: str
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, metric: str, values: list[float]) -> None:
+        self.samples[metric] = values
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    name = f"portico_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def serve(data_dir: Path, database_url: str | None) -> Iterator[str]:
+    """``portico serve`` on a free loopback port; killed by pid on the way out."""
+    port = free_port()
+    args = [str(BIN / "portico"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--data-dir", str(data_dir)]
+    if database_url:
+        args += ["--database-url", database_url]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
+    log = data_dir.parent / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_DEADLINE
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"portico serve exited:\n{log.read_text()}")
+            try:
+                if httpx.get(url + "/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("portico serve did not start in time")
+            time.sleep(0.05)
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+def timed(call: Callable[[], httpx.Response], expect: int) -> float:
+    started = time.perf_counter()
+    response = call()
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != expect:
+        raise RuntimeError(f"expected {expect}, got {response.status_code}: {response.text}")
+    return elapsed
+
+
+def lb_body() -> dict[str, object]:
+    return {"loadbalancer": {"vip_subnet_id": SUBNET}}
+
+
+def bench_creates(client: httpx.Client, count: int) -> list[float]:
+    for _ in range(20):  # warm-up: imports, connection pools, SQLite page cache
+        client.post("/v2/lbaas/loadbalancers", json=lb_body())
+    return [
+        timed(lambda: client.post("/v2/lbaas/loadbalancers", json=lb_body()), 201)
+        for _ in range(count)
+    ]
+
+
+def bench_members(client: httpx.Client, count: int) -> list[float]:
+    lb_id = client.post("/v2/lbaas/loadbalancers", json=lb_body()).json()["loadbalancer"]["id"]
+    pool = {"loadbalancer_id": lb_id, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
+    pool_id = client.post("/v2/lbaas/pools", json={"pool": pool}).json()["pool"]["id"]
+    path = f"/v2/lbaas/pools/{pool_id}/members"
+    samples = []
+    for i in range(count):
+        member = {"member": {"address": f"127.1.{i // 250}.{i % 250 + 1}", "protocol_port": 80}}
+        samples.append(timed(lambda m=member: client.post(path, json=m), 201))  # type: ignore[misc]
+    return samples
+
+
+def bench_active(client: httpx.Client, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = client.post("/v2/lbaas/loadbalancers", json=lb_body())
+        lb_id = response.json()["loadbalancer"]["id"]
+        deadline = time.monotonic() + ACTIVE_DEADLINE
+        while True:
+            body = client.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()
+            if body["loadbalancer"]["provisioning_status"] == "ACTIVE":
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{lb_id} not ACTIVE within {ACTIVE_DEADLINE}s")
+            time.sleep(0.001)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def bulk_insert(database_url: str, total: int) -> None:
+    """Top the load balancer table up to ``total`` rows, ACTIVE and already reconciled."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            present = int(conn.scalar(text("SELECT count(*) FROM load_balancer")) or 0)
+            now = utcnow()
+            rows = [
+                {
+                    "id": str(uuid.uuid4()),
+                    "project_id": PROJECT,
+                    "name": f"bulk-{i}",
+                    "provider": "noop",
+                    "provisioning_status": "ACTIVE",
+                    "operating_status": "ONLINE",
+                    "vip_address": f"127.{64 + i // 65025}.{i // 255 % 255}.{i % 255 + 1}",
+                    "vip_subnet_id": SUBNET,
+                    "admin_state_up": True,
+                    "generation": 1,
+                    "applied_generation": 1,
+                    "created_at": now,
+                }
+                for i in range(max(0, total - present))
+            ]
+            for start in range(0, len(rows), 1000):
+                conn.execute(insert(LoadBalancer), rows[start : start + 1000])
+    finally:
+        engine.dispose()
+
+
+def bench_list(client: httpx.Client, query: str, repeat: int, expect: int) -> list[float]:
+    def call() -> httpx.Response:
+        response = client.get(f"/v2/lbaas/loadbalancers{query}")
+        if len(response.json()["loadbalancers"]) != expect:
+            raise RuntimeError(f"{query}: expected {expect} items")
+        return response
+
+    call()
+    return [timed(call, 200) for _ in range(repeat)]
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> Results:
+    tmp = Path(tempfile.mkdtemp(prefix=f"portico-bench-{backend}-"))
+    try:
+        with (
+            _database(backend, tmp) as database_url,
+            serve(tmp / "data", database_url if backend == "postgres" else None) as url,
+            httpx.Client(base_url=url, timeout=30) as client,
+        ):
+            return measure(backend, client, database_url, args)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(
+    backend: str, client: httpx.Client, database_url: str, args: argparse.Namespace
+) -> Results:
+    results = Results(backend)
+    print(f"[{backend}] {args.creates} load balancer creates", flush=True)
+    results.add("create load balancer (ms)", bench_creates(client, args.creates))
+    print(f"[{backend}] {args.members} member creates", flush=True)
+    results.add("create member (ms)", bench_members(client, args.members))
+    print(f"[{backend}] {args.active} create -> ACTIVE", flush=True)
+    results.add("create -> ACTIVE (ms)", bench_active(client, args.active))
+    print(f"[{backend}] listing with {args.list_size} present", flush=True)
+    bulk_insert(database_url, args.list_size)
+    results.add("list, default page (ms)", bench_list(client, "", 20, 1000))
+    results.add("list, limit=1000 (ms)", bench_list(client, "?limit=1000", 20, 1000))
+    results.add("list, limit=100 (ms)", bench_list(client, "?limit=100", 50, 100))
+    return results
+
+
+@contextmanager
+def _database(backend: str, tmp: Path) -> Iterator[str]:
+    if backend == "postgres":
+        with postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp / 'data' / 'portico.sqlite3'}"
+
+
+def print_table(all_results: list[Results]) -> None:
+    header = ["metric"]
+    for res in all_results:
+        header += [f"{res.backend} p50", f"{res.backend} p99"]
+    header += ["target", "Octavia"]
+    rows = [header]
+    for metric, (target, octavia) in REFERENCE.items():
+        row = [metric]
+        for res in all_results:
+            values = res.samples.get(metric, [])
+            row += [f"{statistics.median(values):.1f}", f"{percentile(values, 99):.1f}"]
+        rows.append([*row, target, octavia])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    print()
+    print(f"portico API benchmark, {time.strftime('%Y-%m-%d')}, {platform.platform()}, ", end="")
+    print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
+    for i, row in enumerate(rows):
+        print("| " + " | ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--creates", type=int, default=1000)
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--active", type=int, default=200)
+    parser.add_argument("--list-size", type=int, default=10_000)
+    args = parser.parse_args()
+    results = [run_backend(b.strip(), args) for b in args.backends.split(",") if b.strip()]
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
