@@ -291,3 +291,10 @@ def delete_lb(server: Server, lb_id: str) -> None:
     """Cascade-delete a load balancer a test made, whatever it still holds."""
     status, body = api(server, "DELETE", f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true")
     assert status in (204, 404), body
+
+
+def get(server: Server, path: str) -> Any:
+    """GET ``/v2/lbaas`` + ``path`` over plain HTTP: a cheap check after a CLI change."""
+    status, body = api(server, "GET", "/v2/lbaas" + path)
+    assert status == 200, body
+    return body

@@ -16,6 +16,7 @@ from tests.compat.conftest import (
     Plain,
     Server,
     api,
+    get,
     unique,
     wait_lb_active,
 )
@@ -51,7 +52,7 @@ def test_loadbalancer_create_show_list_set_unset_delete(osc: Osc, server: Server
 
     osc("set", "--name", name + "-x", "--description", "second", "--disable", lb["id"], json=False)
     osc("unset", "--description", "--tag", "red", lb["id"], json=False)
-    after = osc("show", lb["id"])
+    after = get(server, f"/loadbalancers/{lb['id']}")["loadbalancer"]
     assert after["name"] == name + "-x"
     assert after["description"] in ("", None)
     assert after["admin_state_up"] is False
