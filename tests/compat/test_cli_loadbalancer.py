@@ -88,6 +88,10 @@ def test_vip_lookups_by_subnet_uuid_network_name_and_unknown(osc: Osc, server: S
     assert "Unable to locate no-such-subnet in subnets" in missing
     no_port = osc.fails("create", "--vip-port-id", "no-such-port")
     assert "Unable to locate no-such-port in ports" in no_port
+    # Octavia's error body (faultstring) is what the CLI shows, with the HTTP code.
+    outside = osc.fails("create", "--vip-subnet-id", "local", "--vip-address", "10.0.0.1")
+    assert "is not in subnet" in outside
+    assert "(HTTP 400)" in outside
     wait_lb_active(server, on_network["id"])
     osc("delete", on_network["id"], json=False)
 
