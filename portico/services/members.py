@@ -127,7 +127,15 @@ def add_member(
     if data.get("subnet_id"):
         check_subnet(settings, str(data["subnet_id"]))
     key = rules.member_key(address, port)
-    if any(rules.member_key(m.address, m.protocol_port) == key for m in pool.members):
+    # Ask SQL, not pool.members: that would build every member (and its tags) as objects,
+    # making each create O(pool size). An IPv4 address has one spelling; IPv6 ones have many,
+    # so those are compared canonically among the pool's IPv6 members on this port.
+    same = select(Member.address).where(Member.pool_id == pool.id, Member.protocol_port == port)
+    if ":" in address:
+        same = same.where(Member.address.contains(":"))
+    else:
+        same = same.where(Member.address.in_({address, key[0]}))
+    if any(rules.member_key(a, port) == key for (a,) in session.execute(same)):
         raise rules.duplicate_error(address, port)
     vnic = rules.vnic_type(
         request_sriov=bool(data.get("request_sriov")),
