@@ -116,17 +116,15 @@ def page_links(
         if base_url
         else str(request.url.replace(query=""))
     )
-    common: list[tuple[str, str]] = []
-    if query.limit is not None:
-        common.append(("limit", str(query.limit)))
+    common: list[tuple[str, str]] = [("limit", str(page.limit))]
     for key in ("sort", "sort_key", "sort_dir"):
         if key in request.query_params:
             common.append((key, request.query_params[key]))
     links = []
     if page.has_previous:
         prev = [*common, ("marker", page.rows[0].id), ("page_reverse", "True")]
-        links.append({"rel": "previous", "href": f"{path}?{urlencode(prev)}"})
+        links.append({"rel": "previous", "href": f"{path}?{urlencode(prev, safe=':,')}"})
     if page.has_next:
         nxt = [*common, ("marker", page.rows[-1].id)]
-        links.append({"rel": "next", "href": f"{path}?{urlencode(nxt)}"})
+        links.append({"rel": "next", "href": f"{path}?{urlencode(nxt, safe=':,')}"})
     return links

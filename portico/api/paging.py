@@ -41,6 +41,7 @@ def page_response(
         rows=[_Marker(marker(row)) for row in page.rows],
         has_next=page.has_next,
         has_previous=page.has_previous,
+        limit=page.limit,
     )
     base = get_context(request).settings.api_base_url
     return JSONResponse({items_key: items, links_key: page_links(request, refs, query, base)})

@@ -42,6 +42,7 @@ class Page:
     rows: Sequence[Any]
     has_next: bool
     has_previous: bool
+    limit: int
 
 
 def _column(model: Any, name: str, columns: Mapping[str, str]) -> InstrumentedAttribute[Any]:
@@ -155,13 +156,13 @@ def run_listing(
         order.append(col.asc().nulls_first() if ascending else col.desc().nulls_last())
     stmt = stmt.order_by(*order)
     limit = max_limit if query.limit is None else min(query.limit, max_limit)
-    rows = list(session.scalars(stmt.limit(limit + 1)).unique())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows = list(session.scalars(stmt.limit(limit)).unique())
+    # As Octavia: a full page links onward even when nothing follows it.
+    full = len(rows) == limit
     if reverse:
         rows.reverse()
-        return Page(rows=rows, has_next=query.marker is not None, has_previous=more)
-    return Page(rows=rows, has_next=more, has_previous=query.marker is not None)
+        return Page(rows=rows, has_next=query.marker is not None, has_previous=full, limit=limit)
+    return Page(rows=rows, has_next=full, has_previous=query.marker is not None, limit=limit)
 
 
 def _after_marker(
