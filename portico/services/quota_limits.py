@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from portico.db.models import Quota
-from portico.domain.errors import NotFound
+from portico.domain.errors import InvalidInput, NotFound
 from portico.domain.policy import Access, Caller, require
 from portico.services.listing import ListQuery, Page, apply_filters, run_listing
 from portico.services.quotas import QUOTA_RESOURCES, default_limit
@@ -28,6 +28,7 @@ ALIASES = {"loadbalancer": "load_balancer", "healthmonitor": "health_monitor"}
 COLUMNS = {name: name for name in (*FIELDS, "project_id")} | ALIASES
 MIN_QUOTA = -1
 MAX_QUOTA = 2_000_000_000
+MAX_PROJECT_ID = 255  # the column's width; PostgreSQL refuses longer values on insert
 
 Limits = dict[str, int | None]
 
@@ -100,6 +101,8 @@ def update_quota(
 ) -> Limits:
     """Set the given limits (``None``: back to the default); others keep their value."""
     require(caller, Access.WRITE_QUOTA, project_id)
+    if len(project_id) > MAX_PROJECT_ID:
+        raise InvalidInput(f"Invalid project_id: longer than {MAX_PROJECT_ID} characters.")
     if session.get_bind().dialect.name == "postgresql":
         # Two first PUTs for a project must not both INSERT; SQLite's BEGIN IMMEDIATE already
         # serializes writers.

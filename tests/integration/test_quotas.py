@@ -121,6 +121,15 @@ def test_extreme_valid_limits_are_accepted(client: TestClient) -> None:
     assert (quota["listener"], quota["pool"], quota["member"]) == (2_000_000_000, -1, 0)
 
 
+def test_overlong_project_id_is_400_not_a_database_error(
+    client_factory: ClientFactory, settings_factory: SettingsFactory, database_url: str
+) -> None:
+    client = client_factory(settings_factory(database_url))
+    response = put_quota(client, "p" * 256, pool=1)
+    assert response.status_code == 400
+    assert put_quota(client, "p" * 255, pool=1).status_code == 202
+
+
 def test_unknown_quota_attribute_is_400(client: TestClient) -> None:
     assert put_quota(client, "project-a", amphora=3).status_code == 400
     bare = client.put(f"{Q}/project-a", json={"load_balancer": 3}, headers=ADMIN)
