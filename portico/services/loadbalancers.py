@@ -207,7 +207,7 @@ def _check_catalogue(
 def _decoded(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 

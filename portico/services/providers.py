@@ -85,7 +85,7 @@ def parse_metadata(raw: str, kind: MetadataKind) -> dict[str, Any]:
     """Decode profile metadata; anything but a JSON object is an invalid option (400)."""
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # 4096 characters can nest past the stack
         raise InvalidOption(raw, kind.value) from exc
     if not isinstance(data, dict):
         raise InvalidOption(raw, kind.value)

@@ -75,6 +75,11 @@ def test_profile_data_that_is_not_a_json_object_is_400(client: TestClient, raw: 
     assert response.json()["faultstring"] == f"{raw} is not a valid option for flavor_data"
 
 
+def test_deeply_nested_profile_data_is_400_not_a_crash(client: TestClient) -> None:
+    raw = "[" * 2000 + "]" * 2000  # within the 4096 characters, past Python's stack
+    assert make_profile(client, raw).status_code == 400
+
+
 def test_profile_data_with_keys_the_provider_lacks_is_501(client: TestClient) -> None:
     response = make_profile(client, {"amp_image_tag": "x", "compute_flavor": "y"})
     assert response.status_code == 501
