@@ -186,3 +186,15 @@ def test_keystone_unreachable_is_503(
     response = client_factory(settings).get(LBS, headers=auth(token))
     assert response.status_code == 503
     assert response.json()["faultcode"] == "Server"
+
+
+def test_unversioned_auth_url_is_discovered(
+    client_factory: Callable[[Settings], TestClient],
+    settings_factory: Callable[..., Settings],
+    keystone: KeystoneStub,
+) -> None:
+    settings = keystone_settings(settings_factory, keystone).model_copy(
+        update={"keystone_auth_url": keystone.url}
+    )
+    token = keystone.add_token("project-a", "reader")
+    assert client_factory(settings).get(LBS, headers=auth(token)).status_code == 200
