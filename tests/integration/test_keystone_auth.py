@@ -198,3 +198,10 @@ def test_unversioned_auth_url_is_discovered(
     )
     token = keystone.add_token("project-a", "reader")
     assert client_factory(settings).get(LBS, headers=auth(token)).status_code == 200
+
+
+def test_version_discovery_needs_no_token(api: TestClient) -> None:
+    # As Octavia, which lets "/" past keystonemiddleware: clients discover before they log in.
+    response = api.get("/")
+    assert response.status_code == 200
+    assert response.json()["versions"]
