@@ -106,13 +106,6 @@ def _check_http_fields(hm_type: str, data: Mapping[str, Any], *, on_update: bool
             raise InvalidOption(name, f"health monitors of type {hm_type}")
 
 
-def _check_timing(state: Mapping[str, Any]) -> None:
-    if state["timeout"] > state["delay"]:
-        raise ValidationException(
-            f"timeout ({state['timeout']}) must not be greater than delay ({state['delay']})."
-        )
-
-
 def _check_domain(state: Mapping[str, Any]) -> None:
     domain, version = state.get("domain_name"), state.get("http_version")
     if not domain:
@@ -139,7 +132,6 @@ def resolve_create(data: Mapping[str, Any]) -> dict[str, Any]:
         state["max_retries_down"] = DEFAULT_MAX_RETRIES_DOWN
     for name, default in HTTP_DEFAULTS.items():
         state[name] = (state.get(name) or default) if hm_type in HTTP_TYPES else None
-    _check_timing(state)
     _check_domain(state)
     return state
 
@@ -158,6 +150,5 @@ def resolve_update(current: Mapping[str, Any], changes: Mapping[str, Any]) -> di
         if name in out and out[name] is None:
             out[name] = default
     state = {**current, **out}
-    _check_timing(state)
     _check_domain(state)
     return out
