@@ -146,13 +146,14 @@ def record_failure(
     lb.last_error = reason[:2000]
     lb.retry_count += 1
     if permanent or lb.retry_count > max_retries:
-        for model in CHILD_MODELS:
-            session.execute(
-                update(model)
-                .where(_belongs(model, lb.id), model.provisioning_status.in_(_SETTLEABLE))
-                .values(provisioning_status=PS.ERROR)
-                .execution_options(synchronize_session=False)
-            )
+        for model, rows in _children(session, lb.id).items():
+            for chunk in _chunks([i for i, status in rows if status in _SETTLEABLE]):
+                session.execute(
+                    update(model)
+                    .where(model.id.in_(chunk), model.provisioning_status.in_(_SETTLEABLE))
+                    .values(provisioning_status=PS.ERROR)
+                    .execution_options(synchronize_session=False)
+                )
         lb.provisioning_status = PS.ERROR
         lb.applied_generation = generation
         lb.next_attempt_at = None
@@ -174,49 +175,76 @@ def _release(lb: LoadBalancer) -> None:
     lb.lease_expires = None
 
 
-def _belongs(model: Any, lb_id: str) -> Any:
-    """SQL condition: a row of ``model`` is under load balancer ``lb_id``."""
-    if model in (Listener, Pool):
-        return model.load_balancer_id == lb_id
-    if model in (Member, HealthMonitor):
-        return model.pool_id.in_(select(Pool.id).where(Pool.load_balancer_id == lb_id))
-    listener_ids = select(Listener.id).where(Listener.load_balancer_id == lb_id)
-    if model is L7Policy:
-        return model.listener_id.in_(listener_ids)
-    policy_ids = select(L7Policy.id).where(L7Policy.listener_id.in_(listener_ids))
-    return model.l7policy_id.in_(policy_ids)
+def _rows(session: Session, model: Any, condition: Any) -> list[tuple[str, str]]:
+    stmt = select(model.id, model.provisioning_status).where(condition)
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def _children(session: Session, lb_id: str) -> dict[Any, list[tuple[str, str]]]:
+    """(id, provisioning_status) of every row under the load balancer, per table.
+
+    One query per table that can have rows (none at all for a load balancer without
+    listeners or pools, the common case right after a create), instead of a fixed dozen.
+    """
+    found: dict[Any, list[tuple[str, str]]] = {model: [] for model in CHILD_MODELS}
+    found[Listener] = _rows(session, Listener, Listener.load_balancer_id == lb_id)
+    found[Pool] = _rows(session, Pool, Pool.load_balancer_id == lb_id)
+    pool_ids = [i for i, _ in found[Pool]]
+    listener_ids = [i for i, _ in found[Listener]]
+    if pool_ids:
+        found[Member] = _rows(session, Member, Member.pool_id.in_(pool_ids))
+        found[HealthMonitor] = _rows(session, HealthMonitor, HealthMonitor.pool_id.in_(pool_ids))
+    if listener_ids:
+        found[L7Policy] = _rows(session, L7Policy, L7Policy.listener_id.in_(listener_ids))
+    policy_ids = [i for i, _ in found[L7Policy]]
+    if policy_ids:
+        found[L7Rule] = _rows(session, L7Rule, L7Rule.l7policy_id.in_(policy_ids))
+    return found
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    """Bounded IN lists (SQLite caps bound parameters per statement)."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _settle_children(session: Session, lb: LoadBalancer, statuses: Mapping[str, str]) -> None:
-    # Children first, so foreign keys never point at a row that is gone.
+    """Under the load balancer's row lock: drop PENDING_DELETE rows, the rest to ACTIVE."""
+    children = _children(session, lb.id)
+    # Children first (CHILD_MODELS order), so foreign keys never point at a row that is gone.
     for model in CHILD_MODELS:
-        doomed = list(
-            session.scalars(
-                select(model.id).where(
-                    _belongs(model, lb.id), model.provisioning_status == PS.PENDING_DELETE
-                )
-            )
-        )
+        rows = children[model]
+        doomed = [i for i, status in rows if status == PS.PENDING_DELETE]
         if doomed:
             _delete_rows(session, model, doomed)
-        session.execute(
-            update(model)
-            .where(_belongs(model, lb.id), model.provisioning_status.in_(_SETTLEABLE))
-            .values(provisioning_status=PS.ACTIVE)
-            .execution_options(synchronize_session=False)
-        )
-    for object_id, status in statuses.items():
-        for model in CHILD_MODELS:
+        settle = [i for i, status in rows if status in _SETTLEABLE]
+        for chunk in _chunks(settle):
             session.execute(
                 update(model)
-                .where(model.id == object_id)
-                .values(operating_status=status)
+                .where(model.id.in_(chunk), model.provisioning_status.in_(_SETTLEABLE))
+                .values(provisioning_status=PS.ACTIVE)
                 .execution_options(synchronize_session=False)
             )
+        by_status: dict[str, list[str]] = {}
+        for object_id, _ in rows:
+            if object_id in statuses and object_id not in doomed:
+                by_status.setdefault(statuses[object_id], []).append(object_id)
+        for status, ids in by_status.items():
+            for chunk in _chunks(ids):
+                session.execute(
+                    update(model)
+                    .where(model.id.in_(chunk))
+                    .values(operating_status=status)
+                    .execution_options(synchronize_session=False)
+                )
     session.expire_all()
 
 
 def _delete_rows(session: Session, model: Any, ids: list[str]) -> None:
+    for chunk in _chunks(ids):
+        _delete_chunk(session, model, chunk)
+
+
+def _delete_chunk(session: Session, model: Any, ids: list[str]) -> None:
     if model is Pool:
         session.execute(
             update(Listener)
@@ -238,8 +266,9 @@ def _delete_rows(session: Session, model: Any, ids: list[str]) -> None:
 
 def _purge(session: Session, lb: LoadBalancer) -> None:
     """The load balancer is gone from the provider: remove it and everything under it."""
+    children = _children(session, lb.id)
     for model in CHILD_MODELS:
-        ids = list(session.scalars(select(model.id).where(_belongs(model, lb.id))))
+        ids = [i for i, _ in children[model]]
         if ids:
             _delete_rows(session, model, ids)
     session.execute(delete(Tag).where(Tag.resource_id == lb.id))
