@@ -262,6 +262,7 @@ def assert_intact(world: World, resource: Resource) -> None:
 
 
 BY_NAME = [pytest.param(r, id=r.name) for r in RESOURCES]
+TOP_LEVEL = [pytest.param(r, id=r.name) for r in RESOURCES if not r.nested]
 
 
 # -- the matrix ----------------------------------------------------------------------------
@@ -326,9 +327,7 @@ def test_lists_show_only_own_project(world: World, resource: Resource) -> None:
     assert world.a[resource.name] not in own
 
 
-@pytest.mark.parametrize(
-    "resource", [pytest.param(r, id=r.name) for r in RESOURCES if not r.nested]
-)
+@pytest.mark.parametrize("resource", TOP_LEVEL)
 def test_list_filter_naming_another_project_is_refused(world: World, resource: Resource) -> None:
     need(world, resource)
     response = world.client.get(f"{resource.collection(world.a)}?project_id=project-a", headers=B)
@@ -336,9 +335,7 @@ def test_list_filter_naming_another_project_is_refused(world: World, resource: R
     assert response.status_code == 403, response.text
 
 
-@pytest.mark.parametrize(
-    "resource", [pytest.param(r, id=r.name) for r in RESOURCES if not r.nested]
-)
+@pytest.mark.parametrize("resource", TOP_LEVEL)
 @pytest.mark.parametrize("field", ["tenant_id", "project_id"])
 @pytest.mark.parametrize("project", ["project-a", "project-b"])
 def test_no_list_filter_reveals_another_project(
@@ -352,11 +349,9 @@ def test_no_list_filter_reveals_another_project(
     assert world.a[resource.name] not in response.text
 
 
-@pytest.mark.parametrize("resource", BY_NAME)
+@pytest.mark.parametrize("resource", TOP_LEVEL)
 def test_list_filter_naming_own_project_works(world: World, resource: Resource) -> None:
     need(world, resource)
-    if resource.nested:
-        pytest.skip("listed under a parent; project filters are for top-level lists")
     path = f"{resource.collection(world.b)}?project_id=project-b"
     assert world.b[resource.name] in ids(world.client.get(path, headers=B), resource.plural)
 
