@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -24,6 +24,7 @@ from portico.reconciler.loop import Reconciler
 from portico.settings import Settings
 
 LOG = logging.getLogger(__name__)
+SHUTDOWN_SECONDS = 10.0
 
 
 def build_database(settings: Settings) -> Database:
@@ -63,10 +64,12 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+            if reconciler is not None and task is not None:
+                reconciler.stop()
+                try:
+                    await asyncio.wait_for(task, timeout=SHUTDOWN_SECONDS)
+                except TimeoutError:
+                    LOG.warning("reconciler did not stop within %ss; cancelled", SHUTDOWN_SECONDS)
             db.dispose()
 
     ctx = ApiContext(

@@ -36,16 +36,26 @@ class Reconciler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(settings.reconcile_workers)
         self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     def wake(self, _lb_id: str | None = None) -> None:
         """Thread-safe: start a pass now (called after an API write commits)."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    def stop(self) -> None:
+        """Thread-safe: make ``run`` return after the current pass.
+
+        A flag rather than task cancellation: on Python 3.11, ``wait_for`` can swallow a
+        cancellation that arrives together with a wake-up, and shutdown would hang.
+        """
+        self._stopping = True
+        self.wake()
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 try:
                     await self.pass_once()
