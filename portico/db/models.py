@@ -112,9 +112,7 @@ class Listener(Tagged, StatusColumns, Timestamps, Base):
     protocol: Mapped[str] = mapped_column(String(32))
     protocol_port: Mapped[int] = mapped_column(Integer)
     connection_limit: Mapped[int] = mapped_column(Integer, default=-1)
-    default_pool_id: Mapped[str | None] = mapped_column(
-        ID, ForeignKey("pool.id"), index=True
-    )
+    default_pool_id: Mapped[str | None] = mapped_column(ID, ForeignKey("pool.id"), index=True)
     default_tls_container_ref: Mapped[str | None] = mapped_column(String(255))
     sni_container_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
     insert_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)

@@ -21,7 +21,7 @@ def test_config_file_then_environment_then_arguments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "portico.toml"
-    config.write_text('[portico]\nbind_port = 9000\nstrict_pending_lock = true\n')
+    config.write_text("[portico]\nbind_port = 9000\nstrict_pending_lock = true\n")
     monkeypatch.setenv("PORTICO_CONFIG_FILE", str(config))
     assert Settings().bind_port == 9000
     assert Settings().strict_pending_lock is True
