@@ -239,29 +239,25 @@ def test_configured_default_quota_applies_until_a_project_quota_is_set(
     assert _create_lb(client, MEMBER_A).status_code == 403
 
 
-def _mounted(client: TestClient, path: str) -> bool:
-    return any(getattr(route, "path", None) == path for route in client.app.routes)  # type: ignore[attr-defined]
-
-
-def test_listener_and_pool_quotas_are_enforced(client: TestClient) -> None:
-    if not _mounted(client, "/v2/lbaas/listeners"):
-        pytest.skip("listener API not mounted yet")
-    put_quota(client, "project-a", listener=1, pool=1)
-    lb_id = create_lb(client, headers=MEMBER_A)
-    cases = [
-        ("/v2/lbaas/listeners", "listener", {"protocol": "HTTP", "protocol_port": 80}, "Listener"),
+@pytest.mark.parametrize(
+    ("path", "key", "fields", "label"),
+    [
+        ("/v2/lbaas/listeners", "listener", {"protocol": "HTTP"}, "Listener"),
         ("/v2/lbaas/pools", "pool", {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}, "Pool"),
-    ]
-    for path, key, fields, label in cases:
-        if not _mounted(client, path):
-            continue
-        codes = []
-        for port in (80, 81):
-            body = {key: {**fields, "loadbalancer_id": lb_id}}
-            if key == "listener":
-                body[key]["protocol_port"] = port
-            codes.append(client.post(path, json=body, headers=MEMBER_A))
-            wait_lb_active(client, lb_id, headers=ADMIN)
-        assert codes[0].status_code == 201, codes[0].text
-        assert codes[1].status_code == 403
-        assert codes[1].json()["faultstring"] == f"Quota has been met for resources: {label}"
+    ],
+)
+def test_listener_and_pool_quotas_are_enforced(
+    client: TestClient, path: str, key: str, fields: dict[str, Any], label: str
+) -> None:
+    put_quota(client, "project-a", **{key: 1})
+    lb_id = create_lb(client, headers=MEMBER_A)
+    answers = []
+    for port in (80, 81):
+        body = {key: {**fields, "loadbalancer_id": lb_id}}
+        if key == "listener":
+            body[key]["protocol_port"] = port
+        answers.append(client.post(path, json=body, headers=MEMBER_A))
+        wait_lb_active(client, lb_id, headers=ADMIN)
+    assert answers[0].status_code == 201, answers[0].text
+    assert answers[1].status_code == 403
+    assert answers[1].json()["faultstring"] == f"Quota has been met for resources: {label}"
