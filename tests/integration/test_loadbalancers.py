@@ -192,3 +192,10 @@ def test_update_while_pending_is_coalesced_unless_strict(
     assert (
         refused.json()["faultstring"] == f"Load Balancer {lb2} is immutable and cannot be updated."
     )
+
+
+def test_unset_name_and_description_read_as_empty_strings(client: TestClient) -> None:
+    # Octavia renders a missing name or description as "", never null.
+    lb_id = create_lb(client)
+    lb = client.get(f"{LBS}/{lb_id}").json()["loadbalancer"]
+    assert (lb["name"], lb["description"]) == ("", "")

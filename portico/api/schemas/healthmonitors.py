@@ -100,7 +100,7 @@ class HealthMonitorUpdateBody(Envelope):
 def healthmonitor_view(hm: HealthMonitor) -> dict[str, Any]:
     return {
         "id": hm.id,
-        "name": hm.name,
+        "name": hm.name or "",
         "type": hm.type,
         "delay": hm.delay,
         "timeout": hm.timeout,

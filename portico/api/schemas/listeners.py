@@ -112,8 +112,8 @@ class ListenerUpdateBody(Envelope):
 def _base_view(li: Listener) -> dict[str, Any]:
     return {
         "id": li.id,
-        "name": li.name,
-        "description": li.description,
+        "name": li.name or "",
+        "description": li.description or "",
         "provisioning_status": li.provisioning_status,
         "operating_status": li.operating_status,
         "admin_state_up": li.admin_state_up,

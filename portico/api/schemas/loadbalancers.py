@@ -68,8 +68,8 @@ class LoadBalancerUpdateBody(Envelope):
 def loadbalancer_view(lb: LoadBalancer) -> dict[str, Any]:
     return {
         "id": lb.id,
-        "name": lb.name,
-        "description": lb.description,
+        "name": lb.name or "",
+        "description": lb.description or "",
         "admin_state_up": lb.admin_state_up,
         "project_id": lb.project_id,
         "tenant_id": lb.project_id,

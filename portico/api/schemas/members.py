@@ -69,7 +69,7 @@ class MembersBatchBody(Envelope):
 def member_view(m: Member) -> dict[str, Any]:
     return {
         "id": m.id,
-        "name": m.name,
+        "name": m.name or "",
         "operating_status": m.operating_status,
         "provisioning_status": m.provisioning_status,
         "admin_state_up": m.admin_state_up,

@@ -102,8 +102,8 @@ def pool_listener_ids(pool: Pool) -> list[str]:
 def _base_view(pool: Pool) -> dict[str, Any]:
     return {
         "id": pool.id,
-        "name": pool.name,
-        "description": pool.description,
+        "name": pool.name or "",
+        "description": pool.description or "",
         "provisioning_status": pool.provisioning_status,
         "operating_status": pool.operating_status,
         "admin_state_up": pool.admin_state_up,

@@ -34,7 +34,7 @@ def listener_pools(listener: Listener) -> list[Pool]:
 def _pool_status(pool: Pool) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": pool.id,
-        "name": pool.name,
+        "name": pool.name or "",
         "provisioning_status": pool.provisioning_status,
         "operating_status": pool.operating_status,
         "members": [
@@ -53,7 +53,7 @@ def _pool_status(pool: Pool) -> dict[str, Any]:
     if hm is not None:
         view["health_monitor"] = {
             "id": hm.id,
-            "name": hm.name,
+            "name": hm.name or "",
             "type": hm.type,
             "provisioning_status": hm.provisioning_status,
             "operating_status": hm.operating_status,
