@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from portico.api.context import get_context
-from portico.api.listing import page_links, requested_fields, select_fields
+from portico.api.listing import requested_fields, select_fields
+from portico.api.paging import page_response
 from portico.services.listing import ListQuery, Page
 
 
@@ -26,10 +26,7 @@ def many(
     view: Callable[[Any], dict[str, Any]],
 ) -> JSONResponse:
     """``{"<key>": [...], "<key>_links": [...]}`` honouring ``fields``."""
-    fields = requested_fields(request)
-    items: Sequence[dict[str, Any]] = [select_fields(view(row), fields) for row in page.rows]
-    base = get_context(request).settings.api_base_url
-    return JSONResponse({key: items, f"{key}_links": page_links(request, page, query, base)})
+    return page_response(request, page, query, items_key=key, links_key=f"{key}_links", view=view)
 
 
 def no_content() -> Response:
