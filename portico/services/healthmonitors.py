@@ -20,10 +20,10 @@ from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import DuplicateEntry, NotFound
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import status_after_update
-from portico.services.listing import ListQuery, Page, apply_filters, run_listing
+from portico.services.listing import ListQuery, Page
 from portico.services.pool_children import begin_pool_change, check_pool_change, lock_pool
 from portico.services.quotas import check_quota
-from portico.services.scope import get_visible, scoped_select
+from portico.services.scope import get_visible, list_owned
 from portico.settings import Settings
 
 LABEL = "Health Monitor"
@@ -71,23 +71,12 @@ FIELDS = (
 def list_healthmonitors(
     session: Session, caller: Caller, query: ListQuery, settings: Settings
 ) -> Page:
-    filters = dict(query.filters)
-    project = filters.pop("project_id", None) or filters.pop("tenant_id", None)
-    stmt = scoped_select(HealthMonitor, caller, project)
-    narrowed = ListQuery(
-        filters=filters,
-        tags=query.tags,
-        tags_any=query.tags_any,
-        not_tags=query.not_tags,
-        not_tags_any=query.not_tags_any,
-    )
-    stmt = apply_filters(stmt, HealthMonitor, narrowed, filterable=COLUMNS)
-    return run_listing(
+    return list_owned(
         session,
-        stmt,
+        caller,
         HealthMonitor,
         query,
-        sortable=COLUMNS,
+        columns=COLUMNS,
         max_limit=settings.pagination_max_limit,
     )
 

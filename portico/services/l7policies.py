@@ -25,9 +25,9 @@ from portico.domain.protocols import check_pool_protocol
 from portico.domain.status import status_after_update
 from portico.services.changes import begin_change, lock_load_balancer
 from portico.services.l7rules import new_l7rule
-from portico.services.listing import ListQuery, Page, apply_filters, run_listing
+from portico.services.listing import ListQuery, Page
 from portico.services.quotas import check_quota
-from portico.services.scope import get_visible, scoped_select
+from portico.services.scope import get_visible, list_owned
 from portico.settings import Settings
 
 LABEL = "L7Policy"
@@ -67,19 +67,8 @@ UPDATABLE = (
 
 
 def list_l7policies(session: Session, caller: Caller, query: ListQuery, settings: Settings) -> Page:
-    filters = dict(query.filters)
-    project = filters.pop("project_id", None)
-    stmt = scoped_select(L7Policy, caller, project)
-    narrowed = ListQuery(
-        filters=filters,
-        tags=query.tags,
-        tags_any=query.tags_any,
-        not_tags=query.not_tags,
-        not_tags_any=query.not_tags_any,
-    )
-    stmt = apply_filters(stmt, L7Policy, narrowed, filterable=COLUMNS)
-    return run_listing(
-        session, stmt, L7Policy, query, sortable=COLUMNS, max_limit=settings.pagination_max_limit
+    return list_owned(
+        session, caller, L7Policy, query, columns=COLUMNS, max_limit=settings.pagination_max_limit
     )
 
 

@@ -29,9 +29,9 @@ from portico.domain.errors import (
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import object_accepts_change, status_after_update
 from portico.services.changes import begin_change, lock_load_balancer
-from portico.services.listing import ListQuery, Page, apply_filters, run_listing
+from portico.services.listing import ListQuery, Page
 from portico.services.quotas import check_quota
-from portico.services.scope import get_visible, scoped_select
+from portico.services.scope import get_visible, list_owned
 from portico.settings import Settings
 
 LABEL = "Pool"
@@ -73,19 +73,8 @@ LIST_FIELDS = ("tls_versions", "alpn_protocols")
 
 
 def list_pools(session: Session, caller: Caller, query: ListQuery, settings: Settings) -> Page:
-    filters = dict(query.filters)
-    project = filters.pop("project_id", None) or filters.pop("tenant_id", None)
-    stmt = scoped_select(Pool, caller, project)
-    scoped = ListQuery(
-        filters=filters,
-        tags=query.tags,
-        tags_any=query.tags_any,
-        not_tags=query.not_tags,
-        not_tags_any=query.not_tags_any,
-    )
-    stmt = apply_filters(stmt, Pool, scoped, filterable=COLUMNS)
-    return run_listing(
-        session, stmt, Pool, query, sortable=COLUMNS, max_limit=settings.pagination_max_limit
+    return list_owned(
+        session, caller, Pool, query, columns=COLUMNS, max_limit=settings.pagination_max_limit
     )
 
 

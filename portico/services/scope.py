@@ -6,6 +6,8 @@ another project answers 403 as Octavia does, a missing one 404.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from portico.domain.errors import NotAuthorized, NotFound
 from portico.domain.policy import Access, Caller, may, require
+from portico.services.listing import ListQuery, Page, apply_filters, run_listing
 
 T = TypeVar("T")
 
@@ -51,3 +54,21 @@ def get_visible(
         raise NotFound(label, object_id)
     require(caller, access, obj.project_id)  # type: ignore[attr-defined]
     return obj
+
+
+def list_owned(
+    session: Session,
+    caller: Caller,
+    model: Any,
+    query: ListQuery,
+    *,
+    columns: Mapping[str, str],
+    max_limit: int,
+) -> Page:
+    """One page of a project-owned table: ``project_id``/``tenant_id`` pick the project
+    (refused for another project unless the caller reads globally), the rest filter."""
+    filters = dict(query.filters)
+    project = filters.pop("project_id", None) or filters.pop("tenant_id", None)
+    stmt = scoped_select(model, caller, project)
+    stmt = apply_filters(stmt, model, replace(query, filters=filters), filterable=columns)
+    return run_listing(session, stmt, model, query, sortable=columns, max_limit=max_limit)
