@@ -243,7 +243,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def need(world: World, resource: Resource) -> None:
     if resource.name not in world.a:
-        pytest.skip(f"the {resource.name} API is not mounted yet")
+        pytest.fail(f"the {resource.name} API is not mounted")
 
 
 def ids(response: Any, plural: str) -> set[str]:
@@ -398,7 +398,7 @@ def test_failover_is_admin_only_even_for_the_owner(world: World) -> None:
 
 def test_listener_stats_of_another_project_are_refused(world: World) -> None:
     if "listener" not in world.a:
-        pytest.skip("the listener API is not mounted yet")
+        pytest.fail("the listener API is not mounted")
     path = f"{API}/listeners/{world.a['listener']}/stats"
     assert world.client.get(path, headers=A).status_code == 200
     assert world.client.get(path, headers=B).status_code == 403
@@ -406,7 +406,7 @@ def test_listener_stats_of_another_project_are_refused(world: World) -> None:
 
 def test_batch_member_update_on_anothers_pool_is_refused(world: World) -> None:
     if "member" not in world.a:
-        pytest.skip("the member API is not mounted yet")
+        pytest.fail("the member API is not mounted")
     path = f"{API}/pools/{world.a['pool']}/members"
     body = {"members": [{"address": "127.0.0.98", "protocol_port": 9998}]}
     assert world.client.put(path, json=body, headers=B).status_code == 403
@@ -427,7 +427,7 @@ def b_object_count(world: World) -> int:
 def test_another_projects_objects_cannot_be_referenced(world: World) -> None:
     """B may not attach its objects to A's: default pools, redirect pools, listeners."""
     if "l7policy" not in world.a:
-        pytest.skip("the pool, listener and L7 policy APIs are not all mounted yet")
+        pytest.fail("the pool, listener and L7 policy APIs are not all mounted")
     client, a, b = world.client, world.a, world.b
     before = b_object_count(world)
     pool_body = {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
@@ -476,7 +476,7 @@ def test_filtering_by_another_projects_ids_finds_nothing(
     world: World, collection: str, field: str, parent: str
 ) -> None:
     if parent not in world.a or not mounted(world.client, f"{API}/{collection}"):
-        pytest.skip(f"the {collection} API is not mounted yet")
+        pytest.fail(f"the {collection} API is not mounted")
     response = world.client.get(f"{API}/{collection}?{field}={world.a[parent]}", headers=B)
     assert response.status_code == 200, response.text
     assert response.json()[collection] == []
@@ -491,7 +491,7 @@ QUOTAS = f"{API}/quotas"
 def quotas(world: World) -> World:
     """An admin gives A and B limits of their own (A: 50 load balancers, B: 60)."""
     if not mounted(world.client, f"{QUOTAS}/{{}}"):
-        pytest.skip("the quota API is not mounted yet")
+        pytest.fail("the quota API is not mounted")
     for project, limit in (("project-a", 50), ("project-b", 60)):
         body = {"quota": {"load_balancer": limit}}
         response = world.client.put(f"{QUOTAS}/{project}", json=body, headers=ADMIN)
@@ -627,7 +627,7 @@ def test_catalogue_is_admin_only_to_change(
     catalogue: Catalogue, collection: str, headers: dict[str, str]
 ) -> None:
     if collection not in catalogue.objects:
-        pytest.skip(f"the {collection} API is not mounted yet")
+        pytest.fail(f"the {collection} API is not mounted")
     client = catalogue.client
     key, object_id = catalogue.objects[collection]
     path = f"{API}/{collection}"
@@ -645,7 +645,7 @@ def test_catalogue_is_admin_only_to_change(
 @pytest.mark.parametrize("collection", list(CATALOGUE))
 def test_catalogue_reads_follow_octavia(catalogue: Catalogue, collection: str) -> None:
     if collection not in catalogue.objects:
-        pytest.skip(f"the {collection} API is not mounted yet")
+        pytest.fail(f"the {collection} API is not mounted")
     client = catalogue.client
     _key, object_id = catalogue.objects[collection]
     expected = 200 if CATALOGUE[collection] else 403
@@ -657,7 +657,7 @@ def test_catalogue_reads_follow_octavia(catalogue: Catalogue, collection: str) -
 def test_amphorae_are_admin_only(world: World) -> None:
     client = world.client
     if not mounted(client, "/v2/octavia/amphorae"):
-        pytest.skip("the amphora API is not mounted yet")
+        pytest.fail("the amphora API is not mounted")
     assert client.get("/v2/octavia/amphorae", headers=ADMIN).status_code == 200
     assert client.get("/v2/octavia/amphorae", headers=A).status_code == 403
     query = f"/v2/octavia/amphorae?loadbalancer_id={world.a['loadbalancer']}"
@@ -673,6 +673,6 @@ def test_amphorae_are_admin_only(world: World) -> None:
 def test_provider_capabilities_are_admin_only(world: World, capability: str) -> None:
     path = f"{API}/providers/noop/{capability}"
     if not mounted(world.client, f"{API}/providers/{{}}/{capability}"):
-        pytest.skip("the provider API is not mounted yet")
+        pytest.fail("the provider API is not mounted")
     assert world.client.get(path, headers=A).status_code == 403
     assert world.client.get(path, headers=ADMIN).status_code == 200
