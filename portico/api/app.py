@@ -18,6 +18,7 @@ from portico.api.routers import (
     availability_zones,
     flavor_profiles,
     flavors,
+    healthcheck,
     healthmonitors,
     identity_lookup,
     l7policies,
@@ -73,6 +74,7 @@ def create_app(
     )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(versions.router)
+    app.include_router(healthcheck.router)
     for prefix in ("/v2", "/v2.0"):
         for router in [*V2_ROUTERS, *(extra_routers or [])]:
             # The /v2.0 copy is the same API; keep it out of the schema to avoid duplicates.
