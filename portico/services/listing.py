@@ -129,11 +129,13 @@ def run_listing(
     sortable: Mapping[str, str],
     max_limit: int,
     marker_key: str = "id",
+    as_rows: bool = False,
 ) -> Page:
     """Sort, page and run ``stmt``; returns one page and whether neighbours exist.
 
     ``marker_key`` is the unique column markers name (``id``; ``name`` or ``project_id`` for
     the few tables keyed otherwise); it is always the last sort key, so order is total.
+    ``as_rows``: ``stmt`` selects columns, and the page holds its rows rather than objects.
     """
     keys = list(query.sort)
     defaults = (DEFAULT_SORT_KEYS[0], marker_key)
@@ -156,7 +158,10 @@ def run_listing(
         order.append(col.asc().nulls_first() if ascending else col.desc().nulls_last())
     stmt = stmt.order_by(*order)
     limit = max_limit if query.limit is None else min(query.limit, max_limit)
-    rows = list(session.scalars(stmt.limit(limit)).unique())
+    if as_rows:
+        rows: list[Any] = list(session.execute(stmt.limit(limit)).all())
+    else:
+        rows = list(session.scalars(stmt.limit(limit)).unique())
     # As Octavia: a full page links onward even when nothing follows it.
     full = len(rows) == limit
     if reverse:

@@ -10,16 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from portico.db.models import (
     AvailabilityZone,
     Flavor,
     FlavorProfile,
-    Listener,
     ListenerStatistics,
     LoadBalancer,
-    Pool,
 )
 from portico.domain.constants import OperatingStatus as OS
 from portico.domain.constants import ProvisioningStatus as PS
@@ -29,9 +27,10 @@ from portico.domain.policy import Access, Caller, require
 from portico.domain.status import DELETABLE_STRICT
 from portico.services import graph
 from portico.services.changes import bump_generation, lock_load_balancer
-from portico.services.listing import ListQuery, Page, apply_filters, run_listing
+from portico.services.listing import ListQuery, Page
+from portico.services.loadbalancer_listing import list_loadbalancer_summaries
 from portico.services.quotas import check_quota
-from portico.services.scope import get_visible, scoped_select
+from portico.services.scope import get_visible
 from portico.settings import Settings, SubnetSetting
 
 LABEL = "Load Balancer"
@@ -73,34 +72,8 @@ class Created:
 def list_loadbalancers(
     session: Session, caller: Caller, query: ListQuery, settings: Settings
 ) -> Page:
-    filters = dict(query.filters)
-    project = filters.pop("project_id", None) or filters.pop("tenant_id", None)
-    stmt = scoped_select(LoadBalancer, caller, project)
-    stmt = apply_filters(stmt, LoadBalancer, _with(query, filters), filterable=COLUMNS)
-    # The view shows only the ids of listeners and pools: load them for the whole page in two
-    # queries (not two per load balancer), and none of the children's own eager relationships.
-    stmt = stmt.options(
-        selectinload(LoadBalancer.listeners).load_only(Listener.id).lazyload("*"),
-        selectinload(LoadBalancer.pools).load_only(Pool.id).lazyload("*"),
-    )
-    return run_listing(
-        session,
-        stmt,
-        LoadBalancer,
-        query,
-        sortable=COLUMNS,
-        max_limit=settings.pagination_max_limit,
-    )
-
-
-def _with(query: ListQuery, filters: dict[str, str]) -> ListQuery:
-    return ListQuery(
-        filters=filters,
-        tags=query.tags,
-        tags_any=query.tags_any,
-        not_tags=query.not_tags,
-        not_tags_any=query.not_tags_any,
-    )
+    """One page of ``LoadBalancerSummary`` rows (columns, not ORM objects)."""
+    return list_loadbalancer_summaries(session, caller, query, settings, columns=COLUMNS)
 
 
 def get_loadbalancer(session: Session, caller: Caller, lb_id: str) -> LoadBalancer:

@@ -11,6 +11,7 @@ from portico.api.responses import accepted, many, no_content, one
 from portico.api.schemas.loadbalancers import (
     LoadBalancerCreateBody,
     LoadBalancerUpdateBody,
+    loadbalancer_summary_view,
     loadbalancer_view,
 )
 from portico.api.schemas.status import full_loadbalancer_view, status_tree_view
@@ -24,7 +25,7 @@ def list_loadbalancers(request: Request, ctx: ContextDep, caller: CallerDep) -> 
     query = parse_list_query(request)
     with ctx.db.reading() as session:
         page = svc.list_loadbalancers(session, caller, query, ctx.settings)
-        return many("loadbalancers", page, query, request, loadbalancer_view)
+        return many("loadbalancers", page, query, request, loadbalancer_summary_view)
 
 
 @router.post("", status_code=201, operation_id="create_loadbalancer")

@@ -20,6 +20,7 @@ from portico.api.schemas.common import (
 )
 from portico.api.schemas.graph import GraphListener, GraphPool
 from portico.db.models import LoadBalancer
+from portico.services.loadbalancer_listing import LoadBalancerSummary
 
 
 class AdditionalVip(Strict):
@@ -66,6 +67,28 @@ class LoadBalancerUpdateBody(Envelope):
 
 
 def loadbalancer_view(lb: LoadBalancer) -> dict[str, Any]:
+    return loadbalancer_fields(
+        lb,
+        listener_ids=[li.id for li in lb.listeners],
+        pool_ids=[p.id for p in lb.pools],
+        tags=lb.tags,
+    )
+
+
+def loadbalancer_summary_view(summary: LoadBalancerSummary) -> dict[str, Any]:
+    """The same view from a listing's columns (no ORM object behind it)."""
+    return loadbalancer_fields(
+        summary.row,
+        listener_ids=summary.listener_ids,
+        pool_ids=summary.pool_ids,
+        tags=summary.tags,
+    )
+
+
+def loadbalancer_fields(
+    lb: Any, *, listener_ids: list[str], pool_ids: list[str], tags: list[str]
+) -> dict[str, Any]:
+    """Octavia's load balancer body from anything with the table's columns as attributes."""
     return {
         "id": lb.id,
         "name": lb.name or "",
@@ -86,9 +109,9 @@ def loadbalancer_view(lb: LoadBalancer) -> dict[str, Any]:
         "vip_vnic_type": lb.vip_vnic_type,
         "vip_sg_ids": list(lb.vip_sg_ids or []),
         "additional_vips": list(lb.additional_vips or []),
-        "listeners": ref_list([li.id for li in lb.listeners]),
-        "pools": ref_list([p.id for p in lb.pools]),
-        "tags": lb.tags,
+        "listeners": ref_list(listener_ids),
+        "pools": ref_list(pool_ids),
+        "tags": tags,
         "created_at": timestamp(lb.created_at),
         "updated_at": timestamp(lb.updated_at),
     }
