@@ -29,12 +29,16 @@ def lock_pool(session: Session, caller: Caller, pool_id: str) -> Pool:
     lb_id = session.scalar(select(Pool.load_balancer_id).where(Pool.id == pool_id))
     if lb_id is None:
         raise NotFound(POOL, pool_id)
-    lock_load_balancer(session, lb_id)
+    lb = lock_load_balancer(session, lb_id)
     # Re-read after the lock: the pool may have changed (or gone) while we waited.
     pool = session.scalar(
         select(Pool).where(Pool.id == pool_id).execution_options(populate_existing=True)
     )
     if pool is None:
+        raise NotFound(POOL, pool_id)
+    # Resolve pool.load_balancer now, from the identity map, while ``lb`` is referenced: the
+    # session holds objects weakly, and a later lazy load would read the row (and tags) again.
+    if pool.load_balancer is not lb:
         raise NotFound(POOL, pool_id)
     require(caller, Access.WRITE, pool.project_id)
     return pool
