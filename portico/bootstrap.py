@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,6 +81,25 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
         providers=providers,
     )
     return create_app(ctx, lifespan=lifespan)
+
+
+# Allocations between young-generation collections (CPython's default is 700).
+GC_GEN0_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the request path of a long-running server.
+
+    A 1,000-item list page allocates some 100,000 objects; with CPython's defaults that
+    triggers full collections that scan every module, class and cached statement loaded at
+    start-up, and those pauses made the list's p99 about three times its median. Freezing
+    what start-up built moves it out of the collector's reach; a higher young-generation
+    threshold makes collections rarer. Reference counting still frees almost everything.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def upgrade_database(settings: Settings) -> None:

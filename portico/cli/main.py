@@ -38,6 +38,7 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 def _serve(settings: Settings, *, with_reconciler: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     api = bootstrap.build_app(settings, with_reconciler=with_reconciler)
+    bootstrap.tune_gc()
     uvicorn.run(api, host=settings.bind_host, port=settings.bind_port, log_level="warning")
 
 
