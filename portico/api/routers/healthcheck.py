@@ -19,7 +19,8 @@ router = APIRouter(tags=["healthcheck"])
 LOG = logging.getLogger(__name__)
 
 
-@router.api_route("/healthcheck", methods=["GET", "HEAD"], operation_id="healthcheck")
+@router.get("/healthcheck", operation_id="healthcheck")
+@router.head("/healthcheck", operation_id="healthcheck_head", include_in_schema=False)
 def healthcheck(ctx: ContextDep) -> PlainTextResponse:
     try:
         with ctx.db.reading() as session:
