@@ -14,22 +14,21 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import wait_for
+from tests.support.processes import PorticoProcess, start_portico
+
 BIN = Path(sys.executable).parent
-STARTUP_DEADLINE = 90.0
 CLI_TIMEOUT = 120.0
 LOCAL_SUBNET = "9f4c6a58-2f6e-4c55-9a35-7d1c0e7b0a01"
 LOCAL_NETWORK = "5b7b4e1c-8a0b-4a59-b3f3-2c9d8f4e6a02"
@@ -39,86 +38,29 @@ LOCAL_NETWORK = "5b7b4e1c-8a0b-4a59-b3f3-2c9d8f4e6a02"
 COMPAT = [pytest.mark.compat, pytest.mark.xdist_group("compat")]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    data_dir: Path
-    log: Path
-
-
-def _start(tmp: Path) -> tuple[subprocess.Popen[bytes], Server]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(str(BIN / "portico"), "serve", "--host", "127.0.0.1", "--port", str(port)),
-                *("--data-dir", str(tmp / "data")),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    return proc, Server(url=url, data_dir=tmp / "data", log=log)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], srv: Server) -> str | None:
-    """Poll until the server answers; the reason it never will, or None once it does."""
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while not _answers(srv.url):
-        if proc.poll() is not None:
-            return f"portico serve exited ({proc.returncode}):\n{srv.log.read_text()}"
-        if time.monotonic() > deadline:
-            return f"portico serve did not answer in {STARTUP_DEADLINE}s"
-        time.sleep(0.1)
-    return None
+# The compat server is the same real process the e2e tests start; tests type it as Server.
+Server = PorticoProcess
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     """``portico serve`` on a free loopback port; stopped (by pid) and wiped at the end."""
     tmp = Path(tempfile.mkdtemp(prefix="portico-compat-"))
-    proc: subprocess.Popen[bytes] | None = None
+    srv: Server | None = None
     try:
         # The port is free when picked but another process may take it first: retry then.
-        for _attempt in range(3):
-            proc, srv = _start(tmp)
-            problem = _wait_ready(proc, srv)
-            if problem is None or "address already in use" not in problem.lower():
+        for attempt in range(3):
+            try:
+                srv = start_portico("serve", data_dir=tmp / "data", startup_timeout=90.0)
                 break
-            _stop(proc)
-        if problem is not None:
-            pytest.fail(problem)
+            except RuntimeError as error:
+                if "address already in use" not in str(error).lower() or attempt == 2:
+                    pytest.fail(str(error))
+        assert srv is not None
         yield srv
     finally:
-        if proc is not None:
-            _stop(proc)
+        if srv is not None:
+            srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -252,24 +194,12 @@ def api(server: Server, method: str, path: str, body: Any = None) -> tuple[int, 
         return error.code, json.loads(raw) if raw else None
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 30.0) -> Any:
-    """Poll ``predicate`` until truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.1)
-
-
 def wait_lb_active(server: Server, lb_id: str) -> None:
     def active() -> bool:
         _, body = api(server, "GET", f"/v2/lbaas/loadbalancers/{lb_id}")
         return bool(body["loadbalancer"]["provisioning_status"] == "ACTIVE")
 
-    wait_until(active)
+    wait_for(active, timeout=30)
 
 
 def unique(prefix: str) -> str:

@@ -18,8 +18,8 @@ from tests.compat.conftest import (
     cli,
     delete_lb,
     unique,
-    wait_until,
 )
+from tests.conftest import wait_for
 
 pytestmark = COMPAT
 
@@ -100,7 +100,9 @@ def test_flavor_and_availability_zone_profiles_and_their_objects(osc: Osc, serve
     )
     assert (lb["flavor_id"], lb["availability_zone"]) == (flavor["id"], az_name)
     delete_lb(server, lb["id"])
-    wait_until(lambda: api(server, "GET", f"/v2/lbaas/loadbalancers/{lb['id']}")[0] == 404)
+    wait_for(
+        lambda: api(server, "GET", f"/v2/lbaas/loadbalancers/{lb['id']}")[0] == 404, timeout=30
+    )
 
     osc.many(
         Plain(f"flavor set --disable --description tiny {flavor_name}"),

@@ -19,8 +19,8 @@ from tests.compat.conftest import (
     api,
     cli,
     unique,
-    wait_until,
 )
+from tests.conftest import wait_for
 
 # The SDK warns about its own future removals on every call; they are not ours to fix.
 pytestmark = [*COMPAT, pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")]
@@ -126,7 +126,7 @@ def test_sdk_create_update_and_cascade_delete(sdk: Any, server: Server) -> None:
     assert stats.total_connections == 0
 
     lb_api.delete_load_balancer(lb.id, cascade=True)
-    wait_until(lambda: api(server, "GET", f"/v2/lbaas/loadbalancers/{lb.id}")[0] == 404)
+    wait_for(lambda: api(server, "GET", f"/v2/lbaas/loadbalancers/{lb.id}")[0] == 404, timeout=30)
     assert api(server, "GET", f"/v2/lbaas/listeners/{listener.id}")[0] == 404
 
 

@@ -69,6 +69,7 @@ def start_portico(
     env: dict[str, str] | None = None,
     port: int | None = None,
     log_name: str | None = None,
+    startup_timeout: float = STARTUP_DEADLINE,
 ) -> PorticoProcess:
     """Start ``portico serve|api`` on a free loopback port and wait until ``GET /`` answers."""
     port = port or free_port()
@@ -84,7 +85,7 @@ def start_portico(
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     server = PorticoProcess(proc=proc, url=f"http://127.0.0.1:{port}", log=log)
     try:
-        wait_ready(server)
+        wait_ready(server, timeout=startup_timeout)
     except BaseException:
         server.stop()
         raise
