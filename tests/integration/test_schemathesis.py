@@ -27,7 +27,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
-from tests.conftest import LOCAL_SUBNET
+from tests.conftest import LOCAL_SUBNET, wait_for
 from tests.support.processes import PorticoProcess, start_portico
 
 # Per operation and mode; raise it for a deeper run: PORTICO_TEST_FUZZ_EXAMPLES=300 pytest …
@@ -61,13 +61,11 @@ def _post(client: httpx.Client, path: str, key: str, body: dict[str, Any]) -> st
 
 
 def _wait_active(client: httpx.Client, lb_id: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def active() -> bool:
         lb = client.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"]
-        if lb["provisioning_status"] == "ACTIVE":
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"load balancer {lb_id} not ACTIVE within 30s")
+        return bool(lb["provisioning_status"] == "ACTIVE")
+
+    wait_for(active, timeout=30, interval=0.05)
 
 
 def seed(url: str) -> dict[str, str]:
