@@ -20,7 +20,7 @@ from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import DuplicateEntry, NotFound
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import status_after_update
-from portico.services.listing import ListQuery, Page
+from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.pool_children import begin_pool_change, check_pool_change, lock_pool
 from portico.services.quotas import check_quota
 from portico.services.scope import get_visible, list_owned
@@ -28,30 +28,20 @@ from portico.settings import Settings
 
 LABEL = "Health Monitor"
 
-COLUMNS: dict[str, str] = {
-    name: name
-    for name in (
-        "id",
-        "name",
-        "type",
-        "delay",
-        "timeout",
-        "max_retries",
-        "max_retries_down",
-        "http_method",
-        "url_path",
-        "expected_codes",
-        "http_version",
-        "domain_name",
-        "admin_state_up",
-        "project_id",
-        "pool_id",
-        "provisioning_status",
-        "operating_status",
-        "created_at",
-        "updated_at",
-    )
-} | {"tenant_id": "project_id"}
+COLUMNS = owned_columns(
+    "name",
+    "type",
+    "delay",
+    "timeout",
+    "max_retries",
+    "max_retries_down",
+    "http_method",
+    "url_path",
+    "expected_codes",
+    "http_version",
+    "domain_name",
+    "pool_id",
+)
 
 FIELDS = (
     "name",

@@ -25,34 +25,24 @@ from portico.domain.protocols import check_pool_protocol
 from portico.domain.status import status_after_update
 from portico.services.changes import begin_change, lock_load_balancer
 from portico.services.l7rules import new_l7rule
-from portico.services.listing import ListQuery, Page
+from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.quotas import check_quota
 from portico.services.scope import get_visible, list_owned
 from portico.settings import Settings
 
 LABEL = "L7Policy"
 
-COLUMNS: dict[str, str] = {
-    name: name
-    for name in (
-        "id",
-        "name",
-        "description",
-        "admin_state_up",
-        "project_id",
-        "provisioning_status",
-        "operating_status",
-        "action",
-        "listener_id",
-        "redirect_pool_id",
-        "redirect_url",
-        "redirect_prefix",
-        "redirect_http_code",
-        "position",
-        "created_at",
-        "updated_at",
-    )
-}
+COLUMNS = owned_columns(
+    "name",
+    "description",
+    "action",
+    "listener_id",
+    "redirect_pool_id",
+    "redirect_url",
+    "redirect_prefix",
+    "redirect_http_code",
+    "position",
+)
 
 UPDATABLE = (
     "name",

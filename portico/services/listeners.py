@@ -22,43 +22,34 @@ from portico.domain.errors import NotFound
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import status_after_update
 from portico.services.changes import begin_change, lock_load_balancer
-from portico.services.listing import ListQuery, Page
+from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.quotas import check_quota
 from portico.services.scope import get_visible, list_owned
 from portico.settings import Settings
 
 LABEL = "Listener"
 
-COLUMNS: dict[str, str] = {
-    name: name
-    for name in (
-        "id",
-        "name",
-        "description",
-        "admin_state_up",
-        "project_id",
-        "provisioning_status",
-        "operating_status",
-        "protocol",
-        "protocol_port",
-        "connection_limit",
-        "default_pool_id",
-        "default_tls_container_ref",
-        "client_authentication",
-        "client_ca_tls_container_ref",
-        "client_crl_container_ref",
-        "timeout_client_data",
-        "timeout_member_connect",
-        "timeout_member_data",
-        "timeout_tcp_inspect",
-        "tls_ciphers",
-        "hsts_max_age",
-        "hsts_include_subdomains",
-        "hsts_preload",
-        "created_at",
-        "updated_at",
-    )
-} | {"tenant_id": "project_id", "loadbalancer_id": "load_balancer_id"}
+COLUMNS = owned_columns(
+    "name",
+    "description",
+    "protocol",
+    "protocol_port",
+    "connection_limit",
+    "default_pool_id",
+    "default_tls_container_ref",
+    "client_authentication",
+    "client_ca_tls_container_ref",
+    "client_crl_container_ref",
+    "timeout_client_data",
+    "timeout_member_connect",
+    "timeout_member_data",
+    "timeout_tcp_inspect",
+    "tls_ciphers",
+    "hsts_max_age",
+    "hsts_include_subdomains",
+    "hsts_preload",
+    loadbalancer_id="load_balancer_id",
+)
 
 # Request fields stored as they are (the rest need translation or checks).
 STORED = (

@@ -21,6 +21,23 @@ from portico.domain.errors import InvalidInput
 
 DEFAULT_SORT_KEYS = ("created_at", "id")
 
+# Columns every project-owned object (load balancer and its children) filters and sorts on.
+OWNED_COLUMNS = (
+    "id",
+    "admin_state_up",
+    "project_id",
+    "provisioning_status",
+    "operating_status",
+    "created_at",
+    "updated_at",
+)
+
+
+def owned_columns(*names: str, **renamed: str) -> dict[str, str]:
+    """API name -> column for a project-owned table: the common columns, ``names``, the
+    ``renamed`` ones (API name=column), and Octavia's ``tenant_id`` alias of ``project_id``."""
+    return {n: n for n in (*OWNED_COLUMNS, *names)} | {"tenant_id": "project_id"} | renamed
+
 
 @dataclass(frozen=True)
 class ListQuery:

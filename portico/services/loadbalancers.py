@@ -27,7 +27,7 @@ from portico.domain.policy import Access, Caller, require
 from portico.domain.status import DELETABLE_STRICT
 from portico.services import graph
 from portico.services.changes import bump_generation, lock_load_balancer
-from portico.services.listing import ListQuery, Page
+from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.loadbalancer_listing import list_loadbalancer_summaries
 from portico.services.quotas import check_quota
 from portico.services.scope import get_visible
@@ -36,29 +36,19 @@ from portico.settings import Settings, SubnetSetting
 LABEL = "Load Balancer"
 
 # API name -> column, for equality filters and sort keys.
-COLUMNS: dict[str, str] = {
-    name: name
-    for name in (
-        "id",
-        "name",
-        "description",
-        "admin_state_up",
-        "project_id",
-        "provisioning_status",
-        "operating_status",
-        "provider",
-        "flavor_id",
-        "availability_zone",
-        "vip_address",
-        "vip_network_id",
-        "vip_subnet_id",
-        "vip_port_id",
-        "vip_qos_policy_id",
-        "vip_vnic_type",
-        "created_at",
-        "updated_at",
-    )
-} | {"tenant_id": "project_id"}
+COLUMNS = owned_columns(
+    "name",
+    "description",
+    "provider",
+    "flavor_id",
+    "availability_zone",
+    "vip_address",
+    "vip_network_id",
+    "vip_subnet_id",
+    "vip_port_id",
+    "vip_qos_policy_id",
+    "vip_vnic_type",
+)
 
 _rng = random.SystemRandom()
 

@@ -21,7 +21,7 @@ from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import InvalidInput, NotFound
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import status_after_update
-from portico.services.listing import ListQuery, Page, apply_filters, run_listing
+from portico.services.listing import ListQuery, Page, apply_filters, owned_columns, run_listing
 from portico.services.pool_children import begin_pool_change, check_pool_change, lock_pool
 from portico.services.quotas import check_quota
 from portico.services.scope import get_visible
@@ -29,28 +29,18 @@ from portico.settings import Settings
 
 LABEL = "Member"
 
-COLUMNS: dict[str, str] = {
-    name: name
-    for name in (
-        "id",
-        "name",
-        "address",
-        "pool_id",
-        "protocol_port",
-        "weight",
-        "backup",
-        "subnet_id",
-        "monitor_address",
-        "monitor_port",
-        "admin_state_up",
-        "project_id",
-        "provisioning_status",
-        "operating_status",
-        "vnic_type",
-        "created_at",
-        "updated_at",
-    )
-} | {"tenant_id": "project_id"}
+COLUMNS = owned_columns(
+    "name",
+    "address",
+    "pool_id",
+    "protocol_port",
+    "weight",
+    "backup",
+    "subnet_id",
+    "monitor_address",
+    "monitor_port",
+    "vnic_type",
+)
 
 UPDATABLE = ("name", "admin_state_up", "weight", "backup", "monitor_address", "monitor_port")
 

@@ -29,34 +29,25 @@ from portico.domain.errors import (
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import object_accepts_change, status_after_update
 from portico.services.changes import begin_change, lock_load_balancer
-from portico.services.listing import ListQuery, Page
+from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.quotas import check_quota
 from portico.services.scope import get_visible, list_owned
 from portico.settings import Settings
 
 LABEL = "Pool"
 
-COLUMNS: dict[str, str] = {
-    name: name
-    for name in (
-        "id",
-        "name",
-        "description",
-        "admin_state_up",
-        "project_id",
-        "provisioning_status",
-        "operating_status",
-        "protocol",
-        "lb_algorithm",
-        "tls_enabled",
-        "tls_container_ref",
-        "ca_tls_container_ref",
-        "crl_container_ref",
-        "tls_ciphers",
-        "created_at",
-        "updated_at",
-    )
-} | {"tenant_id": "project_id", "loadbalancer_id": "load_balancer_id"}
+COLUMNS = owned_columns(
+    "name",
+    "description",
+    "protocol",
+    "lb_algorithm",
+    "tls_enabled",
+    "tls_container_ref",
+    "ca_tls_container_ref",
+    "crl_container_ref",
+    "tls_ciphers",
+    loadbalancer_id="load_balancer_id",
+)
 
 STORED = (
     "name",
