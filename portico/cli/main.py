@@ -81,6 +81,17 @@ def controller(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     asyncio.run(bootstrap.run_controller(settings))
 
 
+@app.command()
+def agent(
+    config: Annotated[Path, typer.Option("--config", help="The agent's JSON config file.")],
+) -> None:
+    """The amphora agent (runs inside an amphora; written by the compute driver)."""
+    from portico.agent.config import AgentConfig
+    from portico.agent.server import run_agent
+
+    run_agent(AgentConfig.load(config))
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     """Create or migrate the schema to the latest revision."""

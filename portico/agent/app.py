@@ -1,0 +1,290 @@
+"""The agent's HTTPS API, version 1.0 (see docs/agent-api.md for the contract).
+
+The agent stores, validates, applies and reports; it renders nothing. Mutual TLS is enforced
+by the server (``server.py``): only clients holding a certificate from the controller's CA
+reach these routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from portico.agent import details, runtime_socket
+from portico.agent.config import AgentConfig
+from portico.agent.haproxy import ConfigRejected, HaproxyManager, ReloadFailed, config_hash
+from portico.agent.runtime_ops import apply_ops
+from portico.wire.agent_api import (
+    API_VERSION,
+    SUPPORTED_API_VERSIONS,
+    AgentInfo,
+    ApiVersions,
+    CertificateUpdate,
+    ConfigPush,
+    ConfigResult,
+    ConfigState,
+    Details,
+    ErrorBody,
+    HaproxyAction,
+    HaproxyStatus,
+    ProcessInfo,
+    RuntimeChange,
+    StatRow,
+    Stats,
+)
+
+V = f"/{API_VERSION}"
+
+
+class AgentError(Exception):
+    def __init__(self, status: int, error: str, message: str, details: str | None = None):
+        super().__init__(message)
+        self.status, self.body = status, ErrorBody(error=error, message=message, details=details)
+
+
+class Pushes:
+    """Coalesces concurrent pushes: whoever gets the lock applies the newest one waiting."""
+
+    def __init__(self, manager: HaproxyManager) -> None:
+        self.manager = manager
+        self.newest: ConfigPush | None = None
+
+    async def apply(self, push: ConfigPush) -> ConfigResult:
+        state = self.manager.state
+        if push.generation < state.generation:
+            raise _stale(push.generation, state.generation)
+        if self.newest is None or push.generation >= self.newest.generation:
+            self.newest = push
+        async with self.manager.lock:
+            state = self.manager.state
+            if state.generation > push.generation:
+                # A newer push covering this one was applied while we waited.
+                return ConfigResult(
+                    generation=state.generation,
+                    config_hash=state.config_hash or "",
+                    action="unchanged",
+                )
+            target = self.newest if self.newest.generation >= push.generation else push
+            self.newest = None
+            started = time.perf_counter()
+            try:
+                action = await self.manager.apply(target)
+            except ConfigRejected as exc:
+                raise AgentError(
+                    400, "config_invalid", "haproxy -c refused it", exc.output
+                ) from exc
+            except ReloadFailed as exc:
+                raise AgentError(
+                    500, "reload_failed", "reload failed; the last good config runs", exc.output
+                ) from exc
+            return ConfigResult(
+                generation=target.generation,
+                config_hash=config_hash(target),
+                action=action,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+
+    async def runtime(self, change: RuntimeChange) -> ConfigResult:
+        push = change.config
+        async with self.manager.lock:
+            state = self.manager.state
+            if push.generation < state.generation:
+                raise _stale(push.generation, state.generation)
+            started = time.perf_counter()
+            action = "unchanged"
+            if self.manager.running and await apply_ops(self.manager.stats_socket, change.ops):
+                self.manager.record_runtime(push)
+            else:
+                try:
+                    action = await self.manager.apply(push)
+                except ConfigRejected as exc:
+                    raise AgentError(
+                        400, "config_invalid", "haproxy -c refused it", exc.output
+                    ) from exc
+                except ReloadFailed as exc:
+                    raise AgentError(
+                        500, "reload_failed", "reload failed; rolled back", exc.output
+                    ) from exc
+            return ConfigResult(
+                generation=push.generation,
+                config_hash=config_hash(push),
+                action=action,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+
+
+def _stale(got: int, applied: int) -> AgentError:
+    return AgentError(
+        409, "stale_generation", f"generation {got} is older than the applied {applied}"
+    )
+
+
+def create_agent_app(
+    config: AgentConfig,
+    manager: HaproxyManager,
+    info: AgentInfo,
+    *,
+    rotate_tls: Callable[[CertificateUpdate], None],
+) -> FastAPI:
+    """The agent's routes, bound to one haproxy manager."""
+    app = FastAPI(title="portico amphora agent", version=info.agent_version, docs_url=None)
+    pushes = Pushes(manager)
+
+    @app.exception_handler(AgentError)
+    async def agent_error(_request: Request, exc: AgentError) -> JSONResponse:
+        return JSONResponse(exc.body.model_dump(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        body = ErrorBody(error="invalid_request", message=str(exc.errors())[:2000])
+        return JSONResponse(body.model_dump(), status_code=400)
+
+    @app.get("/")
+    async def versions() -> ApiVersions:
+        return ApiVersions(versions=list(SUPPORTED_API_VERSIONS))
+
+    @app.get(f"{V}/info")
+    async def get_info() -> AgentInfo:
+        return info
+
+    @app.get(f"{V}/details")
+    async def get_details() -> Details:
+        return await asyncio.to_thread(_details, config, manager, info)
+
+    @app.get(f"{V}/config")
+    async def get_config() -> ConfigState:
+        return ConfigState(
+            generation=manager.state.generation,
+            config_hash=manager.state.config_hash,
+            haproxy_running=manager.running,
+        )
+
+    @app.put(f"{V}/config")
+    async def put_config(push: ConfigPush) -> ConfigResult:
+        return await pushes.apply(push)
+
+    @app.post(f"{V}/runtime")
+    async def post_runtime(change: RuntimeChange) -> ConfigResult:
+        return await pushes.runtime(change)
+
+    @app.get(f"{V}/haproxy")
+    async def get_haproxy() -> HaproxyStatus:
+        return _status(manager)
+
+    @app.put(f"{V}/haproxy")
+    async def put_haproxy(action: HaproxyAction) -> HaproxyStatus:
+        async with manager.lock:
+            try:
+                if action.action == "stop":
+                    await manager.stop()
+                elif action.action == "start":
+                    await manager.start()
+                else:
+                    await manager.reload()
+            except ReloadFailed as exc:
+                raise AgentError(
+                    500, "reload_failed", f"{action.action} failed", exc.output
+                ) from exc
+        return _status(manager)
+
+    @app.get(f"{V}/stats")
+    async def get_stats() -> Stats:
+        if not manager.running:
+            return Stats(rows=[])
+        try:
+            text = await runtime_socket.command(manager.stats_socket, "show stat")
+        except (OSError, TimeoutError) as exc:
+            raise AgentError(503, "haproxy_unreachable", str(exc)) from exc
+        return Stats(rows=[_row(r) for r in runtime_socket.parse_csv_stats(text)])
+
+    @app.put(f"{V}/certificate")
+    async def put_certificate(update: CertificateUpdate) -> dict[str, Any]:
+        try:
+            await asyncio.to_thread(rotate_tls, update)
+        except (ValueError, OSError) as exc:
+            raise AgentError(400, "certificate_invalid", str(exc)) from exc
+        return {"status": "rotated"}
+
+    return app
+
+
+def _status(manager: HaproxyManager) -> HaproxyStatus:
+    return HaproxyStatus(
+        running=manager.running,
+        master_pid=manager.master_pid(),
+        generation=manager.state.generation,
+        config_hash=manager.state.config_hash,
+        last_reload_ok=manager.last_reload_ok,
+        last_reload_output=manager.last_reload_output,
+    )
+
+
+_KINDS = {"0": "frontend", "1": "backend", "2": "server", "3": "listener"}
+
+
+def _int(row: dict[str, str], key: str) -> int:
+    value = row.get(key, "")
+    return int(value) if value.isdigit() else 0
+
+
+def _row(row: dict[str, str]) -> StatRow:
+    weight = row.get("weight", "")
+    return StatRow(
+        proxy=row.get("pxname", ""),
+        name=row.get("svname", ""),
+        kind=_KINDS.get(row.get("type", ""), "server"),
+        status=row.get("status", ""),
+        current_sessions=_int(row, "scur"),
+        total_sessions=_int(row, "stot"),
+        bytes_in=_int(row, "bin"),
+        bytes_out=_int(row, "bout"),
+        request_errors=_int(row, "ereq"),
+        weight=int(weight) if weight.isdigit() else None,
+        check_status=row.get("check_status") or None,
+    )
+
+
+def _details(config: AgentConfig, manager: HaproxyManager, info: AgentInfo) -> Details:
+    total, available = details.memory()
+    disk_total, disk_free = details.disk(config.base_dir)
+    processes: list[ProcessInfo] = []
+    master = manager.master_pid()
+    for pid in [details.os_pid(), *([master] if master else [])]:
+        found = details.process(pid)
+        if found:
+            processes.append(found)
+    if master:
+        processes += [p for p in map(details.process, details.children(master)) if p]
+    return Details(
+        amphora_id=info.amphora_id,
+        api_version=info.api_version,
+        agent_version=info.agent_version,
+        load=details.load(),
+        memory_total_bytes=total,
+        memory_available_bytes=available,
+        disk_total_bytes=disk_total,
+        disk_free_bytes=disk_free,
+        processes=processes,
+        interfaces=details.interfaces(),
+        listeners=_listeners(manager.cfg_path),
+        generation=manager.state.generation,
+        config_hash=manager.state.config_hash,
+    )
+
+
+def _listeners(cfg: Path) -> list[str]:
+    """The frontend names of the applied configuration (listener ids)."""
+    if not cfg.exists():
+        return []
+    return [
+        line.split()[1]
+        for line in cfg.read_text().splitlines()
+        if line.startswith("frontend ") and len(line.split()) > 1
+    ]

@@ -1,0 +1,311 @@
+"""Supervises one haproxy in master-worker mode: validate, swap, reload, roll back.
+
+The layout under the amphora's directory (haproxy runs with it as working directory, so
+the controller renders relative paths that are the same on every amphora):
+
+- ``haproxy.cfg``: the applied configuration; ``haproxy.cfg.lkg``: the last known good;
+- ``certs/``: TLS material pushed with the configuration;
+- ``run/stats.sock`` (runtime API, declared by the rendered config), ``run/master.sock``
+  (master CLI), ``run/haproxy.pid``; ``state.json``: generation and hash of what is applied;
+- ``log/haproxy.log``: the master's output, read to learn whether a reload succeeded.
+
+A reload is a SIGUSR2 to the master: listener sockets pass to the new worker, and the
+rendered ``option idle-close-on-response`` and ``hard-stop-after`` let the old worker finish
+without failing a request. Reloads are serialised by one lock; pushes that arrive while one
+runs wait and the newest wins (older generations are refused with 409 by the caller).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from portico.agent import runtime_socket
+from portico.wire.agent_api import ConfigPush, TlsFile
+
+LOG = logging.getLogger(__name__)
+START_TIMEOUT = 10.0
+RELOAD_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+class ConfigRejected(Exception):
+    """``haproxy -c`` refused the configuration; ``output`` is what haproxy said."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__(output)
+        self.output = output
+
+
+class ReloadFailed(Exception):
+    """haproxy did not come up with the new configuration; the old one was restored."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__(output)
+        self.output = output
+
+
+@dataclass
+class AppliedState:
+    generation: int = 0
+    config_hash: str | None = None
+
+
+def config_hash(push: ConfigPush) -> str:
+    """A stable hash of the configuration and every file it ships with."""
+    digest = hashlib.sha256(push.haproxy_cfg.encode())
+    for item in sorted(push.files, key=lambda f: f.name):
+        digest.update(b"\0" + item.name.encode() + b"\0" + item.content.encode())
+    return digest.hexdigest()
+
+
+class HaproxyManager:
+    """Owns the haproxy of one amphora. All methods are coroutines of the agent's loop."""
+
+    def __init__(self, base_dir: Path, *, binary: str = "haproxy") -> None:
+        self.base = base_dir
+        self.binary = binary
+        self.lock = asyncio.Lock()
+        self.state = self._load_state()
+        self.last_reload_ok: bool | None = None
+        self.last_reload_output: str | None = None
+        for sub in ("certs", "run", "log"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+
+    # -- paths -------------------------------------------------------------------------
+    @property
+    def cfg_path(self) -> Path:
+        return self.base / "haproxy.cfg"
+
+    @property
+    def stats_socket(self) -> Path:
+        return self.base / "run" / "stats.sock"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.base / "run" / "haproxy.pid"
+
+    @property
+    def log_path(self) -> Path:
+        return self.base / "log" / "haproxy.log"
+
+    # -- state -------------------------------------------------------------------------
+    def _load_state(self) -> AppliedState:
+        path = self.base / "state.json"
+        if not path.exists():
+            return AppliedState()
+        data = json.loads(path.read_text())
+        return AppliedState(generation=int(data["generation"]), config_hash=data["config_hash"])
+
+    def _save_state(self) -> None:
+        path = self.base / "state.json"
+        tmp = path.with_name(".state.json.tmp")
+        tmp.write_text(json.dumps(self.state.__dict__))
+        os.replace(tmp, path)
+
+    def master_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    @property
+    def running(self) -> bool:
+        return self.master_pid() is not None
+
+    # -- validation and files ------------------------------------------------------------
+    async def validate(self, cfg_path: Path) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            self.binary,
+            "-c",
+            "-q",
+            "-f",
+            str(cfg_path),
+            cwd=self.base,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise ConfigRejected(out.decode(errors="replace")[-8000:])
+
+    def _write_files(self, files: list[TlsFile]) -> None:
+        certs = self.base / "certs"
+        for item in files:
+            target = certs / item.name
+            tmp = certs / f".{item.name}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(item.content)
+            os.replace(tmp, target)
+
+    def _prune_files(self, keep: list[TlsFile]) -> None:
+        wanted = {f.name for f in keep}
+        for path in (self.base / "certs").iterdir():
+            if path.name not in wanted and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
+
+    # -- applying ------------------------------------------------------------------------
+    async def apply(self, push: ConfigPush) -> str:
+        """Validate and apply ``push``; returns "unchanged", "started" or "reloaded".
+
+        The caller holds ``self.lock``. On a failed reload the last known good configuration
+        is put back and reloaded, and ``ReloadFailed`` carries haproxy's output.
+        """
+        digest = config_hash(push)
+        if digest == self.state.config_hash and self.running:
+            self.state.generation = push.generation
+            self._save_state()
+            return "unchanged"
+        self._write_files(push.files)
+        candidate = self.base / "haproxy.cfg.new"
+        candidate.write_text(push.haproxy_cfg)
+        await self.validate(candidate)
+        lkg = self.base / "haproxy.cfg.lkg"
+        if self.cfg_path.exists():
+            os.replace(self.cfg_path, lkg)
+        os.replace(candidate, self.cfg_path)
+        try:
+            action = await self._start_or_reload()
+        except ReloadFailed:
+            if lkg.exists():
+                os.replace(lkg, self.cfg_path)
+                with contextlib.suppress(ReloadFailed):
+                    await self._start_or_reload()
+            raise
+        self._prune_files(push.files)
+        self.state = AppliedState(generation=push.generation, config_hash=digest)
+        self._save_state()
+        return action
+
+    def record_runtime(self, push: ConfigPush) -> None:
+        """Store ``push`` as applied without reloading (its changes were made live)."""
+        self._write_files(push.files)
+        tmp = self.base / "haproxy.cfg.new"
+        tmp.write_text(push.haproxy_cfg)
+        os.replace(tmp, self.cfg_path)
+        self.state = AppliedState(generation=push.generation, config_hash=config_hash(push))
+        self._save_state()
+
+    async def _start_or_reload(self) -> str:
+        if self.running:
+            await self.reload()
+            return "reloaded"
+        await self.start()
+        return "started"
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        if not self.cfg_path.exists():
+            raise ReloadFailed("no configuration has been applied yet")
+        self.stats_socket.unlink(missing_ok=True)
+        offset = self._log_size()
+        log = self.log_path.open("ab")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.binary,
+                "-W",
+                "-S",
+                "unix@run/master.sock",
+                "-f",
+                "haproxy.cfg",
+                "-p",
+                "run/haproxy.pid",
+                cwd=self.base,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # survives an agent restart; the new agent adopts it
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise ReloadFailed(self._log_since(offset))
+            if "Loading success" in self._log_since(offset) and await self._answers():
+                self._record(True, offset)
+                # Reap the master when it exits so it never lingers as a zombie.
+                asyncio.get_running_loop().create_task(proc.wait())
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.02)
+        self._record(False, offset)
+        raise ReloadFailed("haproxy did not start in time:\n" + self._log_since(offset))
+
+    async def reload(self) -> None:
+        pid = self.master_pid()
+        if pid is None:
+            await self.start()
+            return
+        offset = self._log_size()
+        os.kill(pid, signal.SIGUSR2)
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while time.monotonic() < deadline:
+            text = self._log_since(offset)
+            if "Loading failure" in text:
+                self._record(False, offset)
+                raise ReloadFailed(text)
+            if "Loading success" in text:
+                self._record(True, offset)
+                return
+            await asyncio.sleep(0.01)
+        self._record(False, offset)
+        raise ReloadFailed(
+            "haproxy did not confirm the reload in time:\n" + self._log_since(offset)
+        )
+
+    async def stop(self) -> None:
+        pid = self.master_pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        # Polling another process's exit: there is no event to wait on.
+        while time.monotonic() < deadline and self.master_pid() is not None:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if self.master_pid() is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_path.unlink(missing_ok=True)
+
+    async def _answers(self) -> bool:
+        try:
+            await runtime_socket.command(self.stats_socket, "show info", seconds=1.0)
+        except (OSError, TimeoutError):
+            return False
+        return True
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(offset)
+                return fh.read(64_000).decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _record(self, ok: bool, offset: int) -> None:
+        self.last_reload_ok = ok
+        self.last_reload_output = self._log_since(offset)[-8000:]

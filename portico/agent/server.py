@@ -1,0 +1,110 @@
+"""Runs the agent: probe the software, adopt or start haproxy, serve HTTPS with mutual TLS.
+
+The server requires a client certificate signed by the controller's CA (``CERT_REQUIRED``;
+OpenSSL also checks that it is a client certificate, so another amphora's server certificate
+does not pass). The server certificate can be replaced while running: new handshakes use the
+new one, open connections and haproxy are untouched.
+
+SIGTERM stops haproxy too (the amphora is being deleted); SIGKILL leaves haproxy serving,
+and the next agent started on the same directory adopts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import ssl
+
+import uvicorn
+
+from portico.agent import probe
+from portico.agent.app import create_agent_app
+from portico.agent.config import AgentConfig
+from portico.agent.haproxy import HaproxyManager, ReloadFailed
+from portico.wire.agent_api import API_VERSION, AgentInfo, CertificateUpdate
+
+LOG = logging.getLogger(__name__)
+
+
+def detect_info(config: AgentConfig) -> AgentInfo:
+    build = probe.haproxy_build(config.haproxy_binary)
+    keepalived = probe.keepalived_version()
+    return AgentInfo(
+        api_version=API_VERSION,
+        agent_version=config.agent_version,
+        amphora_id=config.amphora_id,
+        haproxy_version=probe.haproxy_version(build),
+        openssl_version=probe.openssl_version(build),
+        keepalived_version=keepalived,
+        capabilities=probe.capabilities(build, keepalived=keepalived),
+    )
+
+
+def _write_private(path: str, data: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(data)
+
+
+async def serve_agent(config: AgentConfig) -> None:
+    manager = HaproxyManager(config.base_dir, binary=config.haproxy_binary)
+    info = await asyncio.to_thread(detect_info, config)
+    if manager.state.config_hash and not manager.running:
+        # Rebooted amphora (or a restarted agent whose haproxy died): bring back what ran.
+        with contextlib.suppress(ReloadFailed):
+            await manager.start()
+
+    def rotate_tls(update: CertificateUpdate) -> None:
+        # Resolved at call time: uvicorn builds the context when the server starts.
+        context = uv_config.ssl
+        if context is None:
+            raise ValueError("TLS is not configured")
+        cert_tmp, key_tmp = f"{config.cert_file}.new", f"{config.key_file}.new"
+        _write_private(cert_tmp, update.certificate)
+        _write_private(key_tmp, update.private_key)
+        # Check the pair on a throwaway context first: a bad upload must not break TLS.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_tmp, key_tmp)
+        os.replace(cert_tmp, config.cert_file)
+        os.replace(key_tmp, config.key_file)
+        context.load_cert_chain(str(config.cert_file), str(config.key_file))
+
+    uv_config = uvicorn.Config(
+        create_agent_app(config, manager, info, rotate_tls=rotate_tls),
+        host=config.bind_host,
+        port=config.bind_port,
+        ssl_certfile=str(config.cert_file),
+        ssl_keyfile=str(config.key_file),
+        ssl_ca_certs=str(config.ca_file),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        log_level="warning",
+        lifespan="off",
+    )
+    await _AgentServer(uv_config, manager).serve()
+
+
+class _AgentServer(uvicorn.Server):
+    """On a graceful stop (SIGTERM/SIGINT) the amphora goes away with its haproxy.
+
+    Done in ``shutdown`` because uvicorn re-raises the captured signal once ``serve``
+    returns, which would end the process before any code after it runs.
+    """
+
+    def __init__(self, config: uvicorn.Config, manager: HaproxyManager) -> None:
+        super().__init__(config)
+        self._manager = manager
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        async with self._manager.lock:
+            await self._manager.stop()
+
+
+def run_agent(config: AgentConfig) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s %(levelname)s agent {config.amphora_id} %(message)s",
+    )
+    asyncio.run(serve_agent(config))

@@ -1,0 +1,177 @@
+"""The controller's client for amphora agents: HTTPS with mutual TLS, identity checked.
+
+The controller presents its client certificate and verifies the agent's server certificate
+against the CA *and* against the amphora id it meant to reach (the certificate's DNS name
+is the amphora id; we send it as the TLS server name), so a misrouted address or a
+recycled port can never receive another amphora's configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import OrderedDict
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from portico.domain.errors import PermanentError, TransientError
+from portico.drivers.certs.pki import ClientFiles
+from portico.wire.agent_api import (
+    API_VERSION,
+    AgentInfo,
+    ApiVersions,
+    CertificateUpdate,
+    ConfigPush,
+    ConfigResult,
+    ConfigState,
+    Details,
+    ErrorBody,
+    HaproxyAction,
+    HaproxyStatus,
+    RuntimeChange,
+    Stats,
+)
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StaleGeneration(PermanentError):
+    """The agent applied a newer generation already (HTTP 409)."""
+
+
+class ConfigInvalid(PermanentError):
+    """The agent's ``haproxy -c`` refused the configuration: a rendering bug or a bad input."""
+
+
+class AgentClient:
+    """HTTPS clients for every amphora a controller talks to, one connection pool each.
+
+    One pool per amphora id, not one shared pool: pools are keyed by address, and a kept-alive
+    connection verified for amphora A must never carry a request meant for amphora B.
+    """
+
+    def __init__(self, files: ClientFiles, *, timeout: float = 30.0, max_pools: int = 512) -> None:
+        self._context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(files.ca_path)
+        )
+        self._context.load_cert_chain(str(files.cert_path), str(files.key_path))
+        self._timeout = timeout
+        self._max_pools = max_pools
+        self._pools: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._closing: set[asyncio.Future[None]] = set()
+
+    def _pool(self, amphora_id: str) -> httpx.AsyncClient:
+        pool = self._pools.pop(amphora_id, None)
+        if pool is None:
+            pool = httpx.AsyncClient(
+                verify=self._context,
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=8, max_keepalive_connections=2),
+            )
+        self._pools[amphora_id] = pool  # most recently used last
+        while len(self._pools) > self._max_pools:
+            _, oldest = self._pools.popitem(last=False)
+            self._closing.add(asyncio.ensure_future(oldest.aclose()))
+        return pool
+
+    async def forget(self, amphora_id: str) -> None:
+        """Close the connections to an amphora that is gone."""
+        pool = self._pools.pop(amphora_id, None)
+        if pool is not None:
+            await pool.aclose()
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for pool in pools:
+            await pool.aclose()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def _call(
+        self,
+        method: str,
+        endpoint: str,
+        amphora_id: str,
+        path: str,
+        model: type[T],
+        *,
+        body: BaseModel | None = None,
+        seconds: float | None = None,
+    ) -> T:
+        url = f"https://{endpoint}{path}"
+        kwargs: dict[str, Any] = {"extensions": {"sni_hostname": amphora_id}}
+        if body is not None:
+            kwargs["content"] = body.model_dump_json()
+            kwargs["headers"] = {"content-type": "application/json"}
+        if seconds is not None:
+            kwargs["timeout"] = seconds
+        try:
+            response = await self._pool(amphora_id).request(method, url, **kwargs)
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentError(f"amphora {amphora_id} at {endpoint}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise TransientError(f"amphora {amphora_id} at {endpoint}: {exc!r}") from exc
+        if response.status_code >= 400:
+            raise _error(amphora_id, response)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise TransientError(f"amphora {amphora_id}: unexpected answer: {exc}") from exc
+
+    async def versions(self, endpoint: str, amphora_id: str, *, seconds: float = 2.0) -> list[str]:
+        found = await self._call("GET", endpoint, amphora_id, "/", ApiVersions, seconds=seconds)
+        return found.versions
+
+    async def info(self, endpoint: str, amphora_id: str) -> AgentInfo:
+        return await self._call("GET", endpoint, amphora_id, f"/{API_VERSION}/info", AgentInfo)
+
+    async def details(self, endpoint: str, amphora_id: str) -> Details:
+        return await self._call("GET", endpoint, amphora_id, f"/{API_VERSION}/details", Details)
+
+    async def config_state(self, endpoint: str, amphora_id: str) -> ConfigState:
+        path = f"/{API_VERSION}/config"
+        return await self._call("GET", endpoint, amphora_id, path, ConfigState)
+
+    async def push(self, endpoint: str, amphora_id: str, push: ConfigPush) -> ConfigResult:
+        path = f"/{API_VERSION}/config"
+        return await self._call("PUT", endpoint, amphora_id, path, ConfigResult, body=push)
+
+    async def runtime(self, endpoint: str, amphora_id: str, change: RuntimeChange) -> ConfigResult:
+        path = f"/{API_VERSION}/runtime"
+        return await self._call("POST", endpoint, amphora_id, path, ConfigResult, body=change)
+
+    async def haproxy(
+        self, endpoint: str, amphora_id: str, action: HaproxyAction | None = None
+    ) -> HaproxyStatus:
+        path = f"/{API_VERSION}/haproxy"
+        if action is None:
+            return await self._call("GET", endpoint, amphora_id, path, HaproxyStatus)
+        return await self._call("PUT", endpoint, amphora_id, path, HaproxyStatus, body=action)
+
+    async def stats(self, endpoint: str, amphora_id: str) -> Stats:
+        return await self._call("GET", endpoint, amphora_id, f"/{API_VERSION}/stats", Stats)
+
+    async def rotate_certificate(
+        self, endpoint: str, amphora_id: str, update: CertificateUpdate
+    ) -> None:
+        path = f"/{API_VERSION}/certificate"
+        await self._call("PUT", endpoint, amphora_id, path, _Ack, body=update)
+
+
+class _Ack(BaseModel):
+    status: str
+
+
+def _error(amphora_id: str, response: httpx.Response) -> Exception:
+    try:
+        body = ErrorBody.model_validate_json(response.content)
+        text = f"{body.message}" + (f"\n{body.details}" if body.details else "")
+    except ValidationError:
+        text = response.text[:2000]
+    message = f"amphora {amphora_id}: HTTP {response.status_code}: {text}"
+    if response.status_code == 409:
+        return StaleGeneration(message)
+    if response.status_code == 400:
+        return ConfigInvalid(message)
+    return TransientError(message)
