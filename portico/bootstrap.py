@@ -19,7 +19,7 @@ from portico.api.auth import NoAuth
 from portico.api.context import ApiContext, Authenticator
 from portico.db import migrate
 from portico.db.engine import Database, make_engine
-from portico.drivers.providers.base import Provider
+from portico.drivers.providers.base import Provider, ProviderContext
 from portico.drivers.providers.registry import load_providers
 from portico.reconciler.loop import Reconciler
 from portico.settings import Settings
@@ -41,22 +41,23 @@ def build_authenticator(settings: Settings) -> Authenticator:
     return NoAuth(settings)
 
 
-def build_providers(settings: Settings) -> dict[str, Provider]:
-    return load_providers(list(settings.enabled_provider_drivers))
+def build_providers(settings: Settings, db: Database) -> dict[str, Provider]:
+    context = ProviderContext(settings=settings, database=db)
+    return load_providers(list(settings.enabled_provider_drivers), context)
 
 
 def build_reconciler(
     settings: Settings, db: Database, providers: dict[str, Provider] | None = None
 ) -> Reconciler:
     if providers is None:
-        providers = build_providers(settings)
+        providers = build_providers(settings, db)
     return Reconciler(db, providers, settings)
 
 
 def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
     """The API app; with ``with_reconciler`` the reconcile loop runs in its event loop."""
     db = build_database(settings)
-    providers = build_providers(settings)
+    providers = build_providers(settings, db)
     reconciler = build_reconciler(settings, db, providers) if with_reconciler else None
 
     @asynccontextmanager

@@ -72,9 +72,12 @@ class Settings(BaseSettings):
 
     strict_pending_lock: bool = False
     enabled_provider_drivers: dict[str, str] = Field(
-        default_factory=lambda: {"noop": "The no-op provider: objects go ACTIVE at once."}
+        default_factory=lambda: {
+            "amphora": "The amphora provider: haproxy on amphorae managed by portico.",
+            "noop": "The no-op provider: objects go ACTIVE at once.",
+        }
     )
-    default_provider_driver: str = "noop"
+    default_provider_driver: str = "amphora"
     pagination_max_limit: int = Field(default=1000, ge=1)
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=4)
@@ -91,6 +94,13 @@ class Settings(BaseSettings):
     reconcile_workers: int = Field(default=4, ge=1)
     reconcile_lease_seconds: float = Field(default=30.0, gt=0)
     run_reconciler: bool = True
+
+    compute_driver: str = "local"
+    haproxy_binary: str = "haproxy"
+    amphora_boot_timeout: float = Field(default=30.0, gt=0)
+    amphora_cert_validity_days: float = Field(default=30.0, gt=0)
+    amphora_image: str | None = None
+    haproxy_hard_stop_after: int = Field(default=30, ge=1)
 
     subnets: list[SubnetSetting] = Field(default_factory=lambda: [SubnetSetting()])
 

@@ -64,6 +64,8 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 def make_settings(url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    # API tests run on the noop provider; amphora tests pass default_provider_driver.
+    overrides.setdefault("default_provider_driver", "noop")
     return Settings(database_url=url, data_dir=tmp_path, **overrides)
 
 

@@ -74,9 +74,11 @@ def api(
 
 
 @app.command()
-def controller(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+def controller(
+    config: ConfigOpt = None, database_url: DbOpt = None, data_dir: DataOpt = None
+) -> None:
     """The reconciler alone, against a shared (migrated) database."""
-    settings = _settings(config, database_url=database_url)
+    settings = _settings(config, database_url=database_url, data_dir=data_dir)
     logging.basicConfig(level=logging.INFO)
     asyncio.run(bootstrap.run_controller(settings))
 

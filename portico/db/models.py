@@ -330,6 +330,33 @@ class Amphora(Timestamps, Base):
     cert_expiration: Mapped[dt.datetime | None] = mapped_column(DateTime)
     cert_busy: Mapped[bool] = mapped_column(Boolean, default=False)
     cached_zone: Mapped[str | None] = mapped_column(String(255))
+    # Where and what it runs, as its compute driver and agent (``/1.0/info``) report.
+    compute_driver: Mapped[str | None] = mapped_column(String(64))
+    agent_endpoint: Mapped[str | None] = mapped_column(String(255))
+    api_version: Mapped[str | None] = mapped_column(String(16))
+    agent_version: Mapped[str | None] = mapped_column(String(64))
+    haproxy_version: Mapped[str | None] = mapped_column(String(64))
+    openssl_version: Mapped[str | None] = mapped_column(String(64))
+    keepalived_version: Mapped[str | None] = mapped_column(String(64))
+    capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What the agent confirmed it runs.
+    applied_generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    config_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class Certificate(Timestamps, Base):
+    """TLS material loaded by an operator; listeners and pools name it by ``ref``."""
+
+    __tablename__ = "certificate"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    # The container ref users put in listeners and pools (unique; the id also resolves).
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    certificate: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str | None] = mapped_column(Text)
+    intermediates: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class ListenerStatistics(Base):
@@ -350,6 +377,7 @@ __all__ = [
     "AvailabilityZone",
     "AvailabilityZoneProfile",
     "Base",
+    "Certificate",
     "Flavor",
     "FlavorProfile",
     "HealthMonitor",

@@ -30,6 +30,7 @@ from portico.db.models import (
 )
 from portico.domain.constants import ProvisioningStatus as PS
 from portico.drivers.providers.base import ApplyResult, LoadBalancerSnapshot
+from portico.services.desired_state import CertificateResolver, load_spec
 
 CHILD_MODELS: tuple[Any, ...] = (L7Rule, L7Policy, HealthMonitor, Member, Listener, Pool)
 MAX_BACKOFF_SECONDS = 60.0
@@ -58,12 +59,10 @@ def claim(session: Session, *, owner: str, lease_seconds: float, limit: int) -> 
     return ids
 
 
-def snapshot(session: Session, lb_id: str) -> LoadBalancerSnapshot | None:
-    """The desired state at the current generation, read as columns (no ORM objects).
-
-    One query per table, not one object per member: a pool of 1,000 members used to cost the
-    reconciler tens of milliseconds of CPU per pass, competing with the API in ``serve``.
-    """
+def snapshot(
+    session: Session, lb_id: str, *, resolve_certificates: CertificateResolver | None = None
+) -> LoadBalancerSnapshot | None:
+    """The desired state at the current generation (see ``desired_state``)."""
     lb = session.execute(
         select(
             LoadBalancer.id,
@@ -75,71 +74,17 @@ def snapshot(session: Session, lb_id: str) -> LoadBalancerSnapshot | None:
     ).first()
     if lb is None:
         return None
+    spec = load_spec(session, lb_id, resolve_certificates=resolve_certificates)
+    if spec is None:
+        return None
     return LoadBalancerSnapshot(
         id=lb.id,
         provider=lb.provider,
         generation=lb.generation,
         deleting=lb.provisioning_status == PS.PENDING_DELETE,
         topology=lb.topology,
-        graph=_graph(session, lb_id),
+        spec=spec,
     )
-
-
-def _graph(session: Session, lb_id: str) -> dict[str, Any]:
-    policies: dict[str, list[str]] = {}
-    for listener_id, policy_id in session.execute(
-        select(L7Policy.listener_id, L7Policy.id)
-        .join(Listener, Listener.id == L7Policy.listener_id)
-        .where(Listener.load_balancer_id == lb_id)
-        .order_by(L7Policy.position)
-    ):
-        policies.setdefault(listener_id, []).append(policy_id)
-    members: dict[str, list[dict[str, Any]]] = {}
-    for row in session.execute(
-        select(Member.pool_id, Member.id, Member.address, Member.protocol_port, Member.weight)
-        .join(Pool, Pool.id == Member.pool_id)
-        .where(Pool.load_balancer_id == lb_id)
-        .order_by(Member.created_at)
-    ):
-        members.setdefault(row.pool_id, []).append(
-            {
-                "id": row.id,
-                "address": row.address,
-                "protocol_port": row.protocol_port,
-                "weight": row.weight,
-            }
-        )
-    listeners = session.execute(
-        select(Listener.id, Listener.protocol, Listener.protocol_port, Listener.default_pool_id)
-        .where(Listener.load_balancer_id == lb_id)
-        .order_by(Listener.created_at)
-    )
-    pools = session.execute(
-        select(Pool.id, Pool.protocol, Pool.lb_algorithm)
-        .where(Pool.load_balancer_id == lb_id)
-        .order_by(Pool.created_at)
-    )
-    return {
-        "listeners": [
-            {
-                "id": li.id,
-                "protocol": li.protocol,
-                "protocol_port": li.protocol_port,
-                "default_pool_id": li.default_pool_id,
-                "l7policies": policies.get(li.id, []),
-            }
-            for li in listeners
-        ],
-        "pools": [
-            {
-                "id": p.id,
-                "protocol": p.protocol,
-                "lb_algorithm": p.lb_algorithm,
-                "members": members.get(p.id, []),
-            }
-            for p in pools
-        ],
-    }
 
 
 def record_success(

@@ -61,6 +61,11 @@ class PorticoProcess:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+# API tests run on the noop provider; amphora tests ask for ``amphora`` explicitly, so only
+# they boot haproxy.
+TEST_DEFAULTS = {"PORTICO_DEFAULT_PROVIDER_DRIVER": "noop"}
+
+
 def start_portico(
     command: str,
     *,
@@ -75,7 +80,7 @@ def start_portico(
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
-    full_env = {**clean, **(env or {})}
+    full_env = {**clean, **TEST_DEFAULTS, **(env or {})}
     args = [str(BIN / "portico"), command, "--host", "127.0.0.1", "--port", str(port)]
     args += ["--data-dir", str(data_dir)]
     if database_url:
@@ -115,8 +120,12 @@ def start_controller(
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
     log = data_dir / "controller.log"
     args = [str(BIN / "portico"), "controller", "--database-url", database_url]
+    args += ["--data-dir", str(data_dir)]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env={**clean, **(env or {})}
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**clean, **TEST_DEFAULTS, **(env or {})},
         )
     return PorticoProcess(proc=proc, url="", log=log)

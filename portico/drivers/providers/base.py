@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from portico.domain.desired import LoadBalancerSpec
+from portico.settings import Settings
+
 
 @dataclass(frozen=True)
 class LoadBalancerSnapshot:
@@ -16,8 +19,18 @@ class LoadBalancerSnapshot:
     generation: int
     deleting: bool
     topology: str
-    # The object graph as plain values (listeners, pools, members, ...), never ORM rows.
-    graph: Mapping[str, Any] = field(default_factory=dict)
+    # Everything that should run (PENDING_DELETE objects left out), never ORM rows.
+    spec: LoadBalancerSpec
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a provider is built with, by the composition root."""
+
+    settings: Settings
+    # The shared ``portico.db.engine.Database``: typed loosely because drivers sit beside
+    # the database layer, not above it; providers that keep records cast it.
+    database: Any = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from portico.drivers.providers.base import ApplyResult, InvalidMetadata, LoadBalancerSnapshot
+from portico.drivers.providers.base import (
+    ApplyResult,
+    InvalidMetadata,
+    LoadBalancerSnapshot,
+    ProviderContext,
+)
 
 TOPOLOGIES = ("SINGLE", "ACTIVE_STANDBY")
 
@@ -26,6 +31,9 @@ AVAILABILITY_ZONE_CAPABILITIES = {
 class NoopProvider:
     name = "noop"
     description = "The no-op provider: objects go ACTIVE at once; nothing carries traffic."
+
+    def __init__(self, context: ProviderContext | None = None) -> None:
+        del context  # needs nothing
 
     async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
         return ApplyResult()

@@ -37,6 +37,16 @@ def upgrade() -> None:
         sa.Column("cert_expiration", sa.DateTime(), nullable=True),
         sa.Column("cert_busy", sa.Boolean(), nullable=False),
         sa.Column("cached_zone", sa.String(length=255), nullable=True),
+        sa.Column("compute_driver", sa.String(length=64), nullable=True),
+        sa.Column("agent_endpoint", sa.String(length=255), nullable=True),
+        sa.Column("api_version", sa.String(length=16), nullable=True),
+        sa.Column("agent_version", sa.String(length=64), nullable=True),
+        sa.Column("haproxy_version", sa.String(length=64), nullable=True),
+        sa.Column("openssl_version", sa.String(length=64), nullable=True),
+        sa.Column("keepalived_version", sa.String(length=64), nullable=True),
+        sa.Column("capabilities", sa.JSON(), nullable=False),
+        sa.Column("applied_generation", sa.BigInteger(), nullable=False),
+        sa.Column("config_hash", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_amphora")),
@@ -54,6 +64,24 @@ def upgrade() -> None:
         sa.Column("availability_zone_data", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_availability_zone_profile")),
     )
+    op.create_table(
+        "certificate",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=255), nullable=True),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("ref", sa.String(length=255), nullable=False),
+        sa.Column("certificate", sa.Text(), nullable=False),
+        sa.Column("private_key", sa.Text(), nullable=True),
+        sa.Column("intermediates", sa.Text(), nullable=True),
+        sa.Column("expires_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate")),
+        sa.UniqueConstraint("ref", name=op.f("uq_certificate_ref")),
+    )
+    with op.batch_alter_table("certificate", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_certificate_project_id"), ["project_id"], unique=False)
+
     op.create_table(
         "flavor_profile",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -430,6 +458,10 @@ def downgrade() -> None:
     op.drop_table("quota")
     op.drop_table("listener_statistics")
     op.drop_table("flavor_profile")
+    with op.batch_alter_table("certificate", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_certificate_project_id"))
+
+    op.drop_table("certificate")
     op.drop_table("availability_zone_profile")
     with op.batch_alter_table("amphora", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_amphora_load_balancer_id"))

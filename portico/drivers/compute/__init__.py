@@ -1,0 +1,1 @@
+"""Compute drivers: where amphorae run (local processes, network namespaces, later VMs/pods)."""

@@ -1,0 +1,1 @@
+"""The amphora provider: boots amphorae, renders and pushes their configuration."""

@@ -1,0 +1,245 @@
+"""Provider ``amphora``: converges a load balancer onto amphorae running haproxy.
+
+One pass, level-triggered and idempotent (the reconciler calls it for every generation and
+after any crash): make sure the load balancer's amphora exists and answers (booting one if
+not, replacing one the compute driver lost), render the configuration for what that amphora
+reports it can run, and push it, through the runtime API when only members changed, else as
+a seamless reload. The agent refuses generations older than the one it applied, so a slow
+controller can never roll an amphora back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar, cast
+
+from sqlalchemy.orm import Session
+
+from portico.db.engine import Database
+from portico.domain.constants import AmphoraStatus
+from portico.domain.errors import PermanentError, TransientError
+from portico.drivers.agent_client import AgentClient, StaleGeneration
+from portico.drivers.certs.pki import CertificateAuthority
+from portico.drivers.compute.base import (
+    AmphoraRequest,
+    BootFiles,
+    ComputeDriver,
+    InstanceStatus,
+    NetworkPlug,
+)
+from portico.drivers.compute.registry import load_compute_driver
+from portico.drivers.providers.base import ApplyResult, LoadBalancerSnapshot, ProviderContext
+from portico.orchestrator import statuses
+from portico.orchestrator.capabilities import refused_feature
+from portico.render.capabilities import RenderTarget
+from portico.render.errors import RenderError
+from portico.render.haproxy import RenderOptions, render_haproxy
+from portico.render.runtime_plan import plan_runtime
+from portico.services import amphora_records as records
+from portico.services.amphora_records import AmphoraRecord
+from portico.wire.agent_api import ConfigPush, RuntimeChange, TlsFile
+
+LOG = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+POLL_SECONDS = 0.02
+
+
+class AmphoraProvider:
+    name = "amphora"
+    description = "The amphora provider: haproxy on amphorae managed by portico."
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.settings = context.settings
+        self._db = cast(Database, context.database)
+        self._ca = CertificateAuthority(
+            self.settings.data_dir / "pki", validity_days=self.settings.amphora_cert_validity_days
+        )
+        self._compute: ComputeDriver | None = None
+        self._client: AgentClient | None = None
+        # The configuration text last pushed to each amphora, to plan runtime changes.
+        self._pushed: dict[str, str] = {}
+        self._options = RenderOptions(hard_stop_after_seconds=self.settings.haproxy_hard_stop_after)
+
+    # -- lazily built edges (nothing is touched until a load balancer needs it) ----------
+    @property
+    def compute(self) -> ComputeDriver:
+        if self._compute is None:
+            self._compute = load_compute_driver(self.settings)
+        return self._compute
+
+    @property
+    def client(self) -> AgentClient:
+        if self._client is None:
+            self._client = AgentClient(self._ca.controller_client())
+        return self._client
+
+    def unsupported(self, feature: str) -> bool:
+        return refused_feature(feature) is not None
+
+    # -- the provider contract --------------------------------------------------------------
+    async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
+        amphora = await self._ensure_amphora(snapshot)
+        target = RenderTarget.from_info(amphora.haproxy_version, amphora.capabilities)
+        try:
+            rendered = render_haproxy(snapshot.spec, target, self._options)
+        except RenderError as exc:
+            raise PermanentError(str(exc)) from exc
+        push = ConfigPush(
+            generation=snapshot.generation,
+            haproxy_cfg=rendered.text,
+            files=[TlsFile(name=name, content=content) for name, content in rendered.files],
+        )
+        endpoint = self._endpoint(amphora)
+        previous = self._pushed.get(amphora.id)
+        ops = plan_runtime(previous, rendered.text, target) if previous else None
+        try:
+            if ops:
+                result = await self.client.runtime(
+                    endpoint, amphora.id, RuntimeChange(ops=ops, config=push)
+                )
+            else:
+                result = await self.client.push(endpoint, amphora.id, push)
+        except StaleGeneration as exc:
+            # Another controller applied a newer generation: read it again and converge.
+            raise TransientError(str(exc)) from exc
+        self._pushed[amphora.id] = rendered.text
+        await self._write(
+            records.record_applied,
+            amphora.id,
+            generation=result.generation,
+            config_hash=result.config_hash,
+        )
+        stats = await self.client.stats(endpoint, amphora.id)
+        return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
+
+    async def delete(self, snapshot: LoadBalancerSnapshot) -> None:
+        for amphora in await self._read(records.for_load_balancer, snapshot.id):
+            await self._remove(amphora)
+
+    # -- amphorae ------------------------------------------------------------------------
+    async def _ensure_amphora(self, snapshot: LoadBalancerSnapshot) -> AmphoraRecord:
+        """The load balancer's working amphora, booting or replacing one as needed."""
+        for amphora in await self._read(records.for_load_balancer, snapshot.id):
+            if amphora.status == AmphoraStatus.ERROR:
+                await self._remove(amphora)
+                continue
+            if amphora.compute_id is not None and amphora.status == AmphoraStatus.ALLOCATED:
+                state = await self.compute.status(amphora.compute_id)
+                if state in (InstanceStatus.RUNNING, InstanceStatus.BUILDING):
+                    return amphora
+                LOG.warning("%s amphora %s is %s: replacing it", snapshot.id, amphora.id, state)
+                await self._remove(amphora)
+                continue
+            # BOOTING: a boot that a crashed pass left unfinished; create is idempotent.
+            return await self._boot(snapshot, amphora.id)
+        amphora_id = str(uuid.uuid4())
+        await self._write(
+            records.create,
+            amphora_id=amphora_id,
+            lb_id=snapshot.id,
+            compute_driver=self.compute.name,
+            image=self.settings.amphora_image,
+        )
+        return await self._boot(snapshot, amphora_id)
+
+    async def _boot(self, snapshot: LoadBalancerSnapshot, amphora_id: str) -> AmphoraRecord:
+        issued = await asyncio.to_thread(self._ca.issue, amphora_id, server=True)
+        request = AmphoraRequest(
+            amphora_id=amphora_id,
+            load_balancer_id=snapshot.id,
+            image=self.settings.amphora_image,
+            boot_files=BootFiles(
+                ca_pem=self._ca.ca_pem,
+                certificate_pem=issued.certificate_pem,
+                private_key_pem=issued.private_key_pem,
+            ),
+        )
+        instance = await self.compute.create(request)
+        await self._write(
+            records.record_boot,
+            amphora_id,
+            compute_id=instance.compute_id,
+            agent_endpoint=instance.agent_endpoint,
+            cert_expiration=issued.not_after,
+        )
+        if snapshot.spec.vip_address:
+            await self.compute.plug_vip(instance.compute_id, self._vip(snapshot))
+        await self._wait_for_agent(instance.agent_endpoint, amphora_id)
+        info = await self.client.info(instance.agent_endpoint, amphora_id)
+        await self._write(
+            records.record_info,
+            amphora_id,
+            api_version=info.api_version,
+            agent_version=info.agent_version,
+            haproxy_version=info.haproxy_version,
+            openssl_version=info.openssl_version,
+            keepalived_version=info.keepalived_version,
+            capabilities=list(info.capabilities),
+        )
+        found = await self._read(records.get, amphora_id)
+        assert found is not None
+        return found
+
+    async def _wait_for_agent(self, endpoint: str, amphora_id: str) -> None:
+        deadline = time.monotonic() + self.settings.amphora_boot_timeout
+        while True:
+            try:
+                await self.client.versions(endpoint, amphora_id, seconds=1.0)
+                return
+            except TransientError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _remove(self, amphora: AmphoraRecord) -> None:
+        if amphora.compute_id is not None:
+            await self.compute.delete(amphora.compute_id)
+        if self._client is not None:
+            await self._client.forget(amphora.id)
+        self._pushed.pop(amphora.id, None)
+        await self._write(records.mark, amphora.id, AmphoraStatus.DELETED)
+
+    def _vip(self, snapshot: LoadBalancerSnapshot) -> NetworkPlug:
+        spec = snapshot.spec
+        assert spec.vip_address is not None
+        subnet = next((s for s in self.settings.subnets if s.id == spec.vip_subnet_id), None)
+        cidr = subnet.cidr if subnet else f"{spec.vip_address}/32"
+        return NetworkPlug(
+            address=spec.vip_address,
+            subnet_cidr=cidr,
+            network_id=subnet.network_id if subnet else None,
+        )
+
+    @staticmethod
+    def _endpoint(amphora: AmphoraRecord) -> str:
+        if amphora.agent_endpoint is None:
+            raise TransientError(f"amphora {amphora.id} has no agent endpoint yet")
+        return amphora.agent_endpoint
+
+    # -- database, off the event loop ------------------------------------------------------
+    async def _read(
+        self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        def run() -> R:
+            with self._db.reading() as session:
+                return fn(session, *args, **kwargs)
+
+        return await asyncio.to_thread(run)
+
+    async def _write(
+        self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        def run() -> R:
+            with self._db.writing() as session:
+                return fn(session, *args, **kwargs)
+
+        return await asyncio.to_thread(run)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()

@@ -1,0 +1,100 @@
+"""Renders one load balancer's complete haproxy configuration (pure: no I/O).
+
+Names are ids: a frontend per listener (``<listener id>``), a backend per listener and pool
+pair (``<pool id>:<listener id>``, because member timeouts belong to the listener, as in
+Octavia), a server per member (``<member id>``). The runtime planner relies on these names.
+
+Paths are relative to the amphora's haproxy directory (the agent runs haproxy there), so the
+same text runs on any amphora: ``run/stats.sock`` for the runtime API and ``certs/`` for TLS
+material, which travels with the configuration in ``RenderedConfig.files``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from portico.domain.desired import ListenerSpec, LoadBalancerSpec, PoolSpec
+from portico.render import sections
+from portico.render.capabilities import RenderTarget
+from portico.render.errors import RenderError
+from portico.render.quoting import quote
+
+__all__ = ["RenderError", "RenderOptions", "RenderedConfig", "backend_name", "render_haproxy"]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Operator settings that shape every configuration."""
+
+    hard_stop_after_seconds: int = 30
+    # Per-listener defaults for timeouts Octavia does not expose.
+    timeout_http_request_ms: int = 10_000
+    timeout_http_keep_alive_ms: int = 10_000
+
+
+@dataclass(frozen=True)
+class RenderedConfig:
+    """The configuration text and the files it names (under ``certs/``)."""
+
+    text: str
+    files: tuple[tuple[str, str], ...] = ()
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("portico.render", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # haproxy syntax, not HTML: values are quoted by ``q``
+    )
+    env.filters["q"] = quote
+    return env
+
+
+def backend_name(pool_id: str, listener_id: str) -> str:
+    return f"{pool_id}:{listener_id}"
+
+
+def render_haproxy(
+    spec: LoadBalancerSpec, target: RenderTarget, options: RenderOptions | None = None
+) -> RenderedConfig:
+    """The haproxy configuration for ``spec`` as ``target`` can run it."""
+    options = options or RenderOptions()
+    files = sections.TlsFiles(spec.certificates)
+    frontends = []
+    backends = []
+    for listener in spec.listeners:
+        if not spec.admin_state_up:
+            continue
+        frontends.append(sections.frontend(spec, listener, target, files))
+        for pool in _pools_of(spec, listener):
+            backends.append(sections.backend(listener, pool, target, files))
+    text = (
+        _environment()
+        .get_template("haproxy.cfg.j2")
+        .render(
+            lb_id=spec.id,
+            options=options,
+            idle_close=target.has(sections.Capability.IDLE_CLOSE_ON_RESPONSE),
+            frontends=frontends,
+            backends=backends,
+        )
+    )
+    return RenderedConfig(text=text, files=files.items())
+
+
+def _pools_of(spec: LoadBalancerSpec, listener: ListenerSpec) -> list[PoolSpec]:
+    """The pools a listener sends traffic to: its default pool and its L7 redirect pools."""
+    wanted: list[str] = []
+    if listener.default_pool_id:
+        wanted.append(listener.default_pool_id)
+    for policy in listener.l7policies:
+        if policy.redirect_pool_id and policy.redirect_pool_id not in wanted:
+            wanted.append(policy.redirect_pool_id)
+    return [pool for pool_id in wanted if (pool := spec.pool(pool_id)) is not None]

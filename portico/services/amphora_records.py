@@ -1,0 +1,156 @@
+"""The controller's bookkeeping of amphorae: which run a load balancer, where, and what.
+
+Rows are written before the compute driver is called (status BOOTING) so a controller that
+dies mid-boot leaves a row the next pass finds and finishes or replaces: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portico.db.base import utcnow
+from portico.db.models import Amphora
+from portico.domain.constants import AmphoraRole, AmphoraStatus
+
+
+@dataclass(frozen=True)
+class AmphoraRecord:
+    id: str
+    load_balancer_id: str | None
+    status: str
+    role: str | None
+    compute_id: str | None
+    agent_endpoint: str | None
+    haproxy_version: str | None
+    capabilities: tuple[str, ...]
+    applied_generation: int
+    cert_expiration: dt.datetime | None
+    image_id: str | None
+
+
+def _record(row: Amphora) -> AmphoraRecord:
+    return AmphoraRecord(
+        id=row.id,
+        load_balancer_id=row.load_balancer_id,
+        status=row.status,
+        role=row.role,
+        compute_id=row.compute_id,
+        agent_endpoint=row.agent_endpoint,
+        haproxy_version=row.haproxy_version,
+        capabilities=tuple(row.capabilities or ()),
+        applied_generation=row.applied_generation,
+        cert_expiration=row.cert_expiration,
+        image_id=row.image_id,
+    )
+
+
+LIVE = (AmphoraStatus.BOOTING, AmphoraStatus.ALLOCATED, AmphoraStatus.READY)
+
+
+def for_load_balancer(session: Session, lb_id: str) -> list[AmphoraRecord]:
+    """The amphorae (not deleted) serving ``lb_id``, oldest first."""
+    rows = session.scalars(
+        select(Amphora)
+        .where(Amphora.load_balancer_id == lb_id, Amphora.status != AmphoraStatus.DELETED)
+        .order_by(Amphora.created_at, Amphora.id)
+    )
+    return [_record(row) for row in rows]
+
+
+def get(session: Session, amphora_id: str) -> AmphoraRecord | None:
+    row = session.get(Amphora, amphora_id)
+    return _record(row) if row is not None else None
+
+
+def create(
+    session: Session,
+    *,
+    amphora_id: str,
+    lb_id: str | None,
+    compute_driver: str,
+    image: str | None,
+    role: AmphoraRole = AmphoraRole.STANDALONE,
+) -> None:
+    now = utcnow()
+    session.add(
+        Amphora(
+            id=amphora_id,
+            load_balancer_id=lb_id,
+            status=AmphoraStatus.BOOTING,
+            role=role,
+            compute_driver=compute_driver,
+            image_id=image,
+            capabilities=[],
+            applied_generation=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def record_boot(
+    session: Session,
+    amphora_id: str,
+    *,
+    compute_id: str,
+    agent_endpoint: str,
+    cert_expiration: dt.datetime,
+) -> None:
+    host = agent_endpoint.rsplit(":", 1)[0].strip("[]")
+    _update(
+        session,
+        amphora_id,
+        compute_id=compute_id,
+        agent_endpoint=agent_endpoint,
+        lb_network_ip=host,
+        cert_expiration=cert_expiration,
+    )
+
+
+def record_info(
+    session: Session,
+    amphora_id: str,
+    *,
+    api_version: str,
+    agent_version: str,
+    haproxy_version: str | None,
+    openssl_version: str | None,
+    keepalived_version: str | None,
+    capabilities: list[str],
+) -> None:
+    _update(
+        session,
+        amphora_id,
+        status=AmphoraStatus.ALLOCATED,
+        api_version=api_version,
+        agent_version=agent_version,
+        haproxy_version=haproxy_version,
+        openssl_version=openssl_version,
+        keepalived_version=keepalived_version,
+        capabilities=capabilities,
+    )
+
+
+def record_applied(session: Session, amphora_id: str, *, generation: int, config_hash: str) -> None:
+    _update(session, amphora_id, applied_generation=generation, config_hash=config_hash)
+
+
+def record_certificate(session: Session, amphora_id: str, *, expiration: dt.datetime) -> None:
+    _update(session, amphora_id, cert_expiration=expiration, cert_busy=False)
+
+
+def mark(session: Session, amphora_id: str, status: AmphoraStatus) -> None:
+    _update(session, amphora_id, status=status)
+
+
+def _update(session: Session, amphora_id: str, **values: object) -> None:
+    session.execute(
+        update(Amphora)
+        .where(Amphora.id == amphora_id)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
