@@ -142,3 +142,38 @@ def converge(client: TestClient) -> None:
 
     ctx = client.app.state.portico  # type: ignore[attr-defined]
     asyncio.run(bootstrap.build_reconciler(ctx.settings, ctx.db).run_until_idle())
+
+
+@pytest.fixture
+def amphora_settings(settings_factory: Callable[..., Settings], tmp_path: Path) -> Settings:
+    """Settings that run real amphorae (local compute driver: agent + haproxy processes)."""
+    return settings_factory(default_provider_driver="amphora", compute_driver="local")
+
+
+@pytest.fixture
+def amphora_client(
+    client_factory: Callable[..., TestClient], amphora_settings: Settings, tmp_path: Path
+) -> Iterator[TestClient]:
+    """An API whose load balancers run on real haproxy; every amphora is reaped afterwards."""
+    from tests.support.amphorae import reap_amphorae
+
+    try:
+        yield client_factory(amphora_settings)
+    finally:
+        reap_amphorae(tmp_path)
+
+
+def wait_lb_status(
+    client: TestClient, lb_id: str, status: str = "ACTIVE", *, timeout: float = 20.0
+) -> dict[str, Any]:
+    """Poll until the load balancer reaches ``status``; fails at once on an unexpected ERROR."""
+
+    def reached() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()
+        lb = body["loadbalancer"]
+        if lb["provisioning_status"] == "ERROR" and status != "ERROR":
+            raise AssertionError(f"load balancer {lb_id} went to ERROR")
+        return lb if lb["provisioning_status"] == status else None
+
+    result: dict[str, Any] = wait_for(reached, timeout=timeout)
+    return result

@@ -77,6 +77,7 @@ class HaproxyManager:
         self.state = self._load_state()
         self.last_reload_ok: bool | None = None
         self.last_reload_output: str | None = None
+        self._run_fd: int | None = None
         for sub in ("certs", "run", "log"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
 
@@ -87,7 +88,17 @@ class HaproxyManager:
 
     @property
     def stats_socket(self) -> Path:
-        return self.base / "run" / "stats.sock"
+        """A path to connect to the runtime API socket, short enough for AF_UNIX.
+
+        Socket paths are limited to 107 bytes and an amphora's directory can be deeper than
+        that; through an open descriptor of ``run/`` the path stays short on Linux.
+        """
+        path = self.base / "run" / "stats.sock"
+        if len(str(path)) < 100:
+            return path
+        if self._run_fd is None:
+            self._run_fd = os.open(self.base / "run", os.O_PATH | os.O_DIRECTORY)
+        return Path(f"/proc/self/fd/{self._run_fd}/stats.sock")
 
     @property
     def pid_path(self) -> Path:

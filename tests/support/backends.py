@@ -1,0 +1,82 @@
+"""Real HTTP backends on loopback for data-plane tests: each answers with its own name.
+
+Threaded ``http.server`` instances in the test process (no subprocess to leak); each
+records how many requests it served. ``stop()`` closes them all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Backend:
+    name: str
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+    hits: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    healthy: bool = True  # False: answer 503 (for health-monitor tests)
+
+    @property
+    def address(self) -> str:
+        return str(self.server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def _handler(backend_ref: list[Backend]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            backend = backend_ref[0]
+            with backend.lock:
+                backend.hits += 1
+            status = 200 if backend.healthy else 503
+            body = backend.name.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Backend", backend.name)
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return
+
+    return Handler
+
+
+def start_backend(name: str, host: str = "127.0.0.1", port: int = 0) -> Backend:
+    ref: list[Backend] = []
+    server = ThreadingHTTPServer((host, port), _handler(ref))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=f"backend-{name}", daemon=True)
+    backend = Backend(name=name, server=server, thread=thread)
+    ref.append(backend)
+    thread.start()
+    return backend
+
+
+@contextmanager
+def backends(count: int, *, prefix: str = "b") -> Iterator[list[Backend]]:
+    started = [start_backend(f"{prefix}{i}") for i in range(count)]
+    try:
+        yield started
+    finally:
+        for backend in started:
+            backend.stop()
