@@ -40,7 +40,7 @@ def _handler(backend_ref: list[Backend]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             backend = backend_ref[0]
             with backend.lock:
                 backend.hits += 1
@@ -55,7 +55,7 @@ def _handler(backend_ref: list[Backend]) -> type[BaseHTTPRequestHandler]:
 
         do_HEAD = do_GET  # noqa: N815
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     return Handler
