@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     amphora_cert_validity_days: float = Field(default=30.0, gt=0)
     amphora_image: str | None = None
     haproxy_hard_stop_after: int = Field(default=30, ge=1)
+    netns_mgmt_bridge: str = Field(default="ptc-mgmt", pattern=r"^[A-Za-z0-9_.-]{1,15}$")
+    netns_mgmt_cidr: str = "172.31.252.0/22"
+    netns_agent_port: int = Field(default=9443, ge=1, le=65535)
 
     subnets: list[SubnetSetting] = Field(default_factory=lambda: [SubnetSetting()])
 
