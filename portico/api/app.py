@@ -16,6 +16,7 @@ from portico.api.routers import (
     amphorae,
     availability_zone_profiles,
     availability_zones,
+    certificates,
     flavor_profiles,
     flavors,
     healthcheck,
@@ -48,6 +49,7 @@ V2_ROUTERS: list[APIRouter] = [
     availability_zone_profiles.router,
     availability_zones.router,
     amphorae.router,
+    certificates.router,
 ]
 
 

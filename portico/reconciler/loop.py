@@ -18,6 +18,7 @@ from portico.db.engine import Database
 from portico.domain.errors import PermanentError
 from portico.drivers.providers.base import ApplyResult, LoadBalancerSnapshot, Provider
 from portico.services import reconcile
+from portico.services.certificates import resolve_certificates
 from portico.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Reconciler:
 
     def _snapshot(self, lb_id: str) -> LoadBalancerSnapshot | None:
         with self._db.reading() as session:
-            return reconcile.snapshot(session, lb_id)
+            return reconcile.snapshot(session, lb_id, resolve_certificates=resolve_certificates)
 
     async def _converge(self, lb_id: str) -> None:
         async with self._slots:

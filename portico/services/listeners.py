@@ -21,6 +21,7 @@ from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import NotFound
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import status_after_update
+from portico.services.certificates import check_container_refs
 from portico.services.changes import begin_change, lock_load_balancer
 from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.quotas import check_quota
@@ -115,6 +116,7 @@ def new_listener(
     if data.get("default_pool_id"):
         _check_default_pool(session, lb, protocol, data["default_pool_id"])
     rules.check_create(data)
+    check_container_refs(session, lb, data)
     existing = session.execute(
         select(Listener.protocol, Listener.protocol_port).where(Listener.load_balancer_id == lb.id)
     )
@@ -186,6 +188,7 @@ def update_listener(
         target_id=listener.id,
     )
     rules.check_update(_current(listener), changes)
+    check_container_refs(session, lb, changes)
     if changes.get("allowed_cidrs"):
         _check_cidrs(lb, protocols.normalize_cidrs(changes["allowed_cidrs"]))
     if changes.get("default_pool_id"):

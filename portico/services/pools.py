@@ -28,6 +28,7 @@ from portico.domain.errors import (
 )
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import object_accepts_change, status_after_update
+from portico.services.certificates import check_container_refs
 from portico.services.changes import begin_change, lock_load_balancer
 from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.quotas import check_quota
@@ -102,6 +103,7 @@ def new_pool(
     if listener is not None and listener.default_pool_id is not None:
         raise Conflict("This listener already has a default pool")
     _check_tls(data)
+    check_container_refs(session, lb, data)
     full = dict(data)
     if full.get("admin_state_up") is None:
         full["admin_state_up"] = True
@@ -212,6 +214,7 @@ def update_pool(
         changes["session_persistence"] = persistence.merged(pool.session_persistence, sp_change)
         persistence.check_session_persistence(pool.protocol, changes["session_persistence"])
     _check_tls_update(pool, changes)
+    check_container_refs(session, lb, changes)
     for name, value in changes.items():
         if name == "tags":
             pool.set_tags(list(value or []))
