@@ -1,16 +1,20 @@
 """Real HTTP backends on loopback for data-plane tests: each answers with its own name.
 
 Threaded ``http.server`` instances in the test process (no subprocess to leak); each
-records how many requests it served. ``stop()`` closes them all.
+records how many requests it served and the headers it received. ``stop()`` closes them all.
+A backend can be slow (``delay``, or ``?delay=SECONDS`` on one request) and can set a cookie,
+for the load-balancing, connection-limit and persistence tests.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -21,6 +25,10 @@ class Backend:
     hits: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     healthy: bool = True  # False: answer 503 (for health-monitor tests)
+    delay: float = 0.0  # seconds to wait before answering every request
+    set_cookie: str | None = None  # a Set-Cookie value sent with every answer
+    # Headers of each request served, in order (tests send bounded numbers of requests).
+    received: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -44,12 +52,19 @@ def _handler(backend_ref: list[Backend]) -> type[BaseHTTPRequestHandler]:
             backend = backend_ref[0]
             with backend.lock:
                 backend.hits += 1
+                backend.received.append(dict(self.headers.items()))
+            asked = parse_qs(urlsplit(self.path).query).get("delay")
+            delay = float(asked[0]) if asked else backend.delay
+            if delay:
+                time.sleep(min(delay, 10.0))
             status = 200 if backend.healthy else 503
             body = backend.name.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("X-Backend", backend.name)
+            if backend.set_cookie:
+                self.send_header("Set-Cookie", backend.set_cookie)
             self.end_headers()
             self.wfile.write(body)
 
