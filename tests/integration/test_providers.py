@@ -33,7 +33,7 @@ def test_list_is_exactly_the_configured_enabled_providers(
 
 def test_list_honours_fields_and_v2_0(client: TestClient) -> None:
     body = client.get("/v2.0/lbaas/providers", params={"fields": "name"}, headers=OBSERVER)
-    assert body.json() == {"providers": [{"name": "noop"}]}
+    assert body.json() == {"providers": [{"name": "amphora"}, {"name": "noop"}]}
 
 
 def test_list_needs_a_reader_role(client: TestClient) -> None:
@@ -64,9 +64,9 @@ def test_capabilities_filter_by_name_and_select_fields(client: TestClient) -> No
 
 def test_capabilities_of_an_unknown_provider_are_400(client: TestClient) -> None:
     for kind in ("flavor_capabilities", "availability_zone_capabilities"):
-        response = client.get(f"{P}/amphora/{kind}", headers=ADMIN)
+        response = client.get(f"{P}/octavia/{kind}", headers=ADMIN)
         assert response.status_code == 400
-        assert response.json()["faultstring"] == "Provider 'amphora' is not enabled."
+        assert response.json()["faultstring"] == "Provider 'octavia' is not enabled."
 
 
 def test_capabilities_are_admin_only(client: TestClient) -> None:

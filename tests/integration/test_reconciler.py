@@ -51,7 +51,9 @@ class RecordingProvider:
 def _setup(
     database_url: str, tmp_path: Path, client_factory: Callable[..., TestClient]
 ) -> tuple[TestClient, Database, Settings]:
-    settings = Settings(database_url=database_url, data_dir=tmp_path)
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path, default_provider_driver="noop"
+    )
     client = client_factory(settings, with_reconciler=False)
     return client, client.app.state.portico.db, settings  # type: ignore[attr-defined]
 
