@@ -139,6 +139,20 @@ def record_applied(session: Session, amphora_id: str, *, generation: int, config
     _update(session, amphora_id, applied_generation=generation, config_hash=config_hash)
 
 
+def certificates_due(session: Session, *, before: dt.datetime) -> list[AmphoraRecord]:
+    """Live amphorae with an agent whose certificate expires before ``before``."""
+    rows = session.scalars(
+        select(Amphora)
+        .where(
+            Amphora.status.in_(LIVE),
+            Amphora.agent_endpoint.is_not(None),
+            Amphora.cert_expiration < before,
+        )
+        .order_by(Amphora.cert_expiration, Amphora.id)
+    )
+    return [_record(row) for row in rows]
+
+
 def record_certificate(session: Session, amphora_id: str, *, expiration: dt.datetime) -> None:
     _update(session, amphora_id, cert_expiration=expiration, cert_busy=False)
 
