@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     haproxy_binary: str = "haproxy"
     amphora_boot_timeout: float = Field(default=30.0, gt=0)
     amphora_cert_validity_days: float = Field(default=30.0, gt=0)
+    cert_rotation_interval: float = Field(default=300.0, gt=0)
     amphora_image: str | None = None
     haproxy_hard_stop_after: int = Field(default=30, ge=1)
     netns_mgmt_bridge: str = Field(default="ptc-mgmt", pattern=r"^[A-Za-z0-9_.-]{1,15}$")
