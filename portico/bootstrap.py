@@ -21,6 +21,7 @@ from portico.db import migrate
 from portico.db.engine import Database, make_engine
 from portico.drivers.providers.base import Provider, ProviderContext
 from portico.drivers.providers.registry import load_providers
+from portico.orchestrator.cert_rotation import run_rotation
 from portico.reconciler.loop import Reconciler
 from portico.settings import Settings
 
@@ -63,9 +64,13 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(reconciler.run()) if reconciler else None
+        rotation = asyncio.create_task(run_rotation(settings, db)) if task else None
         try:
             yield
         finally:
+            if rotation is not None:
+                rotation.cancel()
+                await asyncio.gather(rotation, return_exceptions=True)
             if reconciler is not None and task is not None:
                 reconciler.stop()
                 try:
@@ -110,7 +115,12 @@ def upgrade_database(settings: Settings) -> None:
 async def run_controller(settings: Settings) -> None:
     """The reconciler alone, polling the shared database."""
     db = build_database(settings)
+    # Rotation runs beside the reconciler: the process that talks to agents keeps their
+    # certificates valid.
+    rotation = asyncio.create_task(run_rotation(settings, db))
     try:
         await build_reconciler(settings, db).run()
     finally:
+        rotation.cancel()
+        await asyncio.gather(rotation, return_exceptions=True)
         db.dispose()
