@@ -21,6 +21,7 @@ from portico.render import sections
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
 from portico.render.quoting import quote
+from portico.render.tls import TlsFiles
 
 __all__ = ["RenderError", "RenderOptions", "RenderedConfig", "backend_name", "render_haproxy"]
 
@@ -66,22 +67,20 @@ def render_haproxy(
 ) -> RenderedConfig:
     """The haproxy configuration for ``spec`` as ``target`` can run it."""
     options = options or RenderOptions()
-    files = sections.TlsFiles(spec.certificates)
-    frontends = []
-    backends = []
-    for listener in spec.listeners:
-        if not spec.admin_state_up:
-            continue
-        frontends.append(sections.frontend(spec, listener, target, files))
-        for pool in _pools_of(spec, listener):
-            backends.append(sections.backend(listener, pool, target, files))
+    files = TlsFiles(spec.certificates)
+    frontends: list[sections.Section] = []
+    backends: list[sections.Section] = []
+    for listener in spec.listeners if spec.admin_state_up else ():
+        pools = _pools_of(spec, listener)
+        running = {pool.id for pool in pools}
+        frontends.append(sections.frontend(spec, listener, target, files, running))
+        backends.extend(sections.backend(listener, pool, target, files) for pool in pools)
     text = (
         _environment()
         .get_template("haproxy.cfg.j2")
         .render(
             lb_id=spec.id,
             options=options,
-            idle_close=target.has(sections.Capability.IDLE_CLOSE_ON_RESPONSE),
             frontends=frontends,
             backends=backends,
         )
@@ -90,11 +89,16 @@ def render_haproxy(
 
 
 def _pools_of(spec: LoadBalancerSpec, listener: ListenerSpec) -> list[PoolSpec]:
-    """The pools a listener sends traffic to: its default pool and its L7 redirect pools."""
+    """The pools a listener sends traffic to: its default pool and its L7 redirect pools.
+
+    A disabled pool gets no backend, as in Octavia: its listener has no default backend
+    (503) and an L7 policy that redirects to it is skipped.
+    """
     wanted: list[str] = []
     if listener.default_pool_id:
         wanted.append(listener.default_pool_id)
     for policy in listener.l7policies:
         if policy.redirect_pool_id and policy.redirect_pool_id not in wanted:
             wanted.append(policy.redirect_pool_id)
-    return [pool for pool_id in wanted if (pool := spec.pool(pool_id)) is not None]
+    found = (spec.pool(pool_id) for pool_id in wanted)
+    return [pool for pool in found if pool is not None and pool.admin_state_up]

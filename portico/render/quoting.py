@@ -1,21 +1,34 @@
 """Making user strings safe inside an haproxy configuration.
 
-haproxy's parser splits a line into words on spaces, ends it at a newline, starts a
-comment at ``#`` and treats ``\\``, quotes, ``$`` (environment variables) specially. A user
-value therefore always goes through ``quote``: a double-quoted word in which ``\\``, ``"``
-and ``$`` are backslash-escaped, so it stays one word whatever it contains. Characters that
-cannot be made safe (line breaks and other control characters) raise ``UnsafeValue``; the
-API refuses them before they are stored, so this is a second line of defence.
+haproxy reads a configuration line in layers, and a user value must stay inert in each:
+
+1. The tokenizer splits the line into words on spaces, ends it at a newline, starts a
+   comment at ``#`` and treats ``\\``, quotes and ``$`` (environment variables) specially.
+   ``quote`` makes any value one double-quoted word in which ``\\``, ``"`` and ``$`` are
+   backslash-escaped.
+2. Some arguments are log-format strings (redirect locations, header values): ``%`` there
+   starts a sample expression. ``quote_format`` doubles it first.
+3. Arguments of a sample fetch (``req.hdr(<name>)``) are parsed again, split on ``,`` and
+   ``)``: ``fetch`` quotes the argument for that parser before quoting the word.
+4. An ACL pattern that starts with ``-`` would be read as a flag (``-f`` loads a file):
+   patterns are always written after ``--``, which ends the flags (see ``l7``).
+
+Characters that cannot be made safe (line breaks and other control characters) raise
+``UnsafeValue``; the API refuses them before they are stored, so this is a second line of
+defence, and the renderer turns it into an error on the object.
 """
 
 from __future__ import annotations
 
 import re
 
+from portico.render.errors import RenderError
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INERT = re.compile(r"\A[A-Za-z0-9._:/+=@!,-]+\Z")
 
 
-class UnsafeValue(ValueError):
+class UnsafeValue(RenderError):
     """A value that no quoting makes safe in an haproxy configuration."""
 
 
@@ -25,16 +38,30 @@ def check_safe(value: str) -> str:
     return value
 
 
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def quote(value: object) -> str:
     """``value`` as one double-quoted haproxy word."""
-    text = check_safe(str(value))
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-    return f'"{escaped}"'
+    text = _escaped(check_safe(str(value))).replace("$", "\\$")
+    return f'"{text}"'
 
 
-_REGEX_SPECIAL = re.compile(r"([\\^$.|?*+()\[\]{}])")
+def word(value: str) -> str:
+    """``value`` bare when it is made of inert characters only, else ``quote(value)``.
+
+    For server options: the runtime API's ``add server`` splits its arguments on spaces
+    and does not remove quotes, so the words it is given must need none.
+    """
+    return value if _INERT.match(value) else quote(value)
 
 
-def regex_literal(value: str) -> str:
-    """``value`` escaped so that a regular expression matches it literally."""
-    return _REGEX_SPECIAL.sub(r"\\\1", check_safe(value))
+def quote_format(value: object) -> str:
+    """``value`` as one word that a log-format argument reads literally."""
+    return quote(str(value).replace("%", "%%"))
+
+
+def fetch(name: str, argument: str) -> str:
+    """The word ``name(<argument>)`` with ``argument`` read literally."""
+    return quote(f'{name}("{_escaped(check_safe(argument))}")')
