@@ -27,6 +27,7 @@ from portico.agent.haproxy import HaproxyManager, ReloadFailed
 from portico.wire.agent_api import API_VERSION, AgentInfo, CertificateUpdate
 
 LOG = logging.getLogger(__name__)
+GRACEFUL_SHUTDOWN_SECONDS = 1
 
 
 def detect_info(config: AgentConfig) -> AgentInfo:
@@ -81,6 +82,9 @@ async def serve_agent(config: AgentConfig) -> None:
         ssl_cert_reqs=ssl.CERT_REQUIRED,
         log_level="warning",
         lifespan="off",
+        # An idle kept-alive TLS connection that the controller does not close would hold
+        # the stop for asyncio's 30 s SSL shutdown timeout: the amphora is going away.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     await _AgentServer(uv_config, manager).serve()
 

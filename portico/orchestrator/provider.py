@@ -11,11 +11,12 @@ controller can never roll an amphora back.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar, cast
+from collections.abc import Callable, Mapping
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -28,11 +29,17 @@ from portico.drivers.compute.base import (
     AmphoraRequest,
     BootFiles,
     ComputeDriver,
+    Instance,
     InstanceStatus,
     NetworkPlug,
 )
 from portico.drivers.compute.registry import load_compute_driver
-from portico.drivers.providers.base import ApplyResult, LoadBalancerSnapshot, ProviderContext
+from portico.drivers.providers.base import (
+    ApplyResult,
+    InvalidMetadata,
+    LoadBalancerSnapshot,
+    ProviderContext,
+)
 from portico.orchestrator import statuses
 from portico.orchestrator.capabilities import refused_feature
 from portico.render.capabilities import RenderTarget
@@ -44,6 +51,15 @@ from portico.services.amphora_records import AmphoraRecord
 from portico.wire.agent_api import ConfigPush, RuntimeChange, TlsFile
 
 LOG = logging.getLogger(__name__)
+FLAVOR_CAPABILITIES = {
+    "loadbalancer_topology": "The load balancer topology. One of: SINGLE - One amphora per "
+    "load balancer. (ACTIVE_STANDBY comes with the health and high availability work.)",
+    "compute_flavor": "The compute driver flavor ID.",
+    "amp_image_tag": "The amphora image (agent version) to boot.",
+}
+AVAILABILITY_ZONE_CAPABILITIES = {
+    "compute_zone": "The compute availability zone to use for this loadbalancer.",
+}
 P = ParamSpec("P")
 R = TypeVar("R")
 POLL_SECONDS = 0.02
@@ -61,8 +77,10 @@ class AmphoraProvider:
         )
         self._compute: ComputeDriver | None = None
         self._client: AgentClient | None = None
-        # The configuration text last pushed to each amphora, to plan runtime changes.
-        self._pushed: dict[str, str] = {}
+        # What this controller last pushed to each amphora (generation, configuration text),
+        # to plan runtime changes. Empty after a restart: the first pass pushes in full, and
+        # the agent answers "unchanged" when the hash matches what it runs.
+        self._pushed: dict[str, tuple[int, str]] = {}
         self._options = RenderOptions(hard_stop_after_seconds=self.settings.haproxy_hard_stop_after)
 
     # -- lazily built edges (nothing is touched until a load balancer needs it) ----------
@@ -81,6 +99,30 @@ class AmphoraProvider:
     def unsupported(self, feature: str) -> bool:
         return refused_feature(feature) is not None
 
+    # -- flavors and availability zones (as Octavia's amphora driver names them) ---------
+    def flavor_capabilities(self) -> Mapping[str, str]:
+        return FLAVOR_CAPABILITIES
+
+    def availability_zone_capabilities(self) -> Mapping[str, str]:
+        return AVAILABILITY_ZONE_CAPABILITIES
+
+    def validate_flavor(self, data: Mapping[str, Any]) -> None:
+        topology = data.get("loadbalancer_topology")
+        if topology is not None and topology != "SINGLE":
+            raise InvalidMetadata(
+                f"loadbalancer_topology {topology!r} is not supported by provider amphora yet "
+                "(SINGLE only)"
+            )
+        for key in ("compute_flavor", "amp_image_tag"):
+            value = data.get(key)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InvalidMetadata(f"{key} must be a non-empty string")
+
+    def validate_availability_zone(self, data: Mapping[str, Any]) -> None:
+        zone = data.get("compute_zone")
+        if zone is not None and (not isinstance(zone, str) or not zone):
+            raise InvalidMetadata("compute_zone must be a non-empty string")
+
     # -- the provider contract --------------------------------------------------------------
     async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
         amphora = await self._ensure_amphora(snapshot)
@@ -95,7 +137,7 @@ class AmphoraProvider:
             files=[TlsFile(name=name, content=content) for name, content in rendered.files],
         )
         endpoint = self._endpoint(amphora)
-        previous = self._pushed.get(amphora.id)
+        previous = self._base(amphora)
         ops = plan_runtime(previous, rendered.text, target) if previous else None
         try:
             if ops:
@@ -107,7 +149,7 @@ class AmphoraProvider:
         except StaleGeneration as exc:
             # Another controller applied a newer generation: read it again and converge.
             raise TransientError(str(exc)) from exc
-        self._pushed[amphora.id] = rendered.text
+        self._pushed[amphora.id] = (result.generation, rendered.text)
         await self._write(
             records.record_applied,
             amphora.id,
@@ -117,26 +159,48 @@ class AmphoraProvider:
         stats = await self.client.stats(endpoint, amphora.id)
         return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
 
+    def _base(self, amphora: AmphoraRecord) -> str | None:
+        """The configuration the amphora runs, if this controller knows it for sure.
+
+        Only when the amphora's recorded generation is the one we pushed: another controller
+        may have pushed since (leases move), and runtime operations planned from an older
+        text would leave haproxy's servers out of step with its configuration.
+        """
+        pushed = self._pushed.get(amphora.id)
+        if pushed is None or pushed[0] != amphora.applied_generation:
+            return None
+        return pushed[1]
+
     async def delete(self, snapshot: LoadBalancerSnapshot) -> None:
         for amphora in await self._read(records.for_load_balancer, snapshot.id):
             await self._remove(amphora)
 
     # -- amphorae ------------------------------------------------------------------------
     async def _ensure_amphora(self, snapshot: LoadBalancerSnapshot) -> AmphoraRecord:
-        """The load balancer's working amphora, booting or replacing one as needed."""
+        """The load balancer's working amphora, adopting, finishing or replacing one as needed.
+
+        After a controller restart the rows are the truth: an ALLOCATED amphora whose instance
+        runs is adopted as it is (agents outlive controllers), a BOOTING one is finished with
+        the same amphora id (``create`` is idempotent per id, so its running instance is
+        found, not duplicated). Any row beyond the first usable one is removed, so a load
+        balancer never keeps two amphorae.
+        """
+        chosen: AmphoraRecord | None = None
         for amphora in await self._read(records.for_load_balancer, snapshot.id):
-            if amphora.status == AmphoraStatus.ERROR:
+            if chosen is not None or amphora.status == AmphoraStatus.ERROR:
                 await self._remove(amphora)
                 continue
-            if amphora.compute_id is not None and amphora.status == AmphoraStatus.ALLOCATED:
-                state = await self.compute.status(amphora.compute_id)
-                if state in (InstanceStatus.RUNNING, InstanceStatus.BUILDING):
-                    return amphora
-                LOG.warning("%s amphora %s is %s: replacing it", snapshot.id, amphora.id, state)
-                await self._remove(amphora)
+            if amphora.status == AmphoraStatus.BOOTING or amphora.compute_id is None:
+                chosen = await self._boot(snapshot, amphora.id)
                 continue
-            # BOOTING: a boot that a crashed pass left unfinished; create is idempotent.
-            return await self._boot(snapshot, amphora.id)
+            state = await self.compute.status(amphora.compute_id)
+            if state in (InstanceStatus.RUNNING, InstanceStatus.BUILDING):
+                chosen = amphora
+                continue
+            LOG.warning("%s amphora %s is %s: replacing it", snapshot.id, amphora.id, state)
+            await self._remove(amphora)
+        if chosen is not None:
+            return chosen
         amphora_id = str(uuid.uuid4())
         await self._write(
             records.create,
@@ -148,24 +212,13 @@ class AmphoraProvider:
         return await self._boot(snapshot, amphora_id)
 
     async def _boot(self, snapshot: LoadBalancerSnapshot, amphora_id: str) -> AmphoraRecord:
-        issued = await asyncio.to_thread(self._ca.issue, amphora_id, server=True)
-        request = AmphoraRequest(
-            amphora_id=amphora_id,
-            load_balancer_id=snapshot.id,
-            image=self.settings.amphora_image,
-            boot_files=BootFiles(
-                ca_pem=self._ca.ca_pem,
-                certificate_pem=issued.certificate_pem,
-                private_key_pem=issued.private_key_pem,
-            ),
-        )
-        instance = await self.compute.create(request)
+        instance, expires = await self._create_instance(amphora_id, snapshot.id)
         await self._write(
             records.record_boot,
             amphora_id,
             compute_id=instance.compute_id,
             agent_endpoint=instance.agent_endpoint,
-            cert_expiration=issued.not_after,
+            cert_expiration=expires,
         )
         if snapshot.spec.vip_address:
             await self.compute.plug_vip(instance.compute_id, self._vip(snapshot))
@@ -185,6 +238,23 @@ class AmphoraProvider:
         assert found is not None
         return found
 
+    async def _create_instance(
+        self, amphora_id: str, lb_id: str | None
+    ) -> tuple[Instance, dt.datetime]:
+        """Ask the compute driver for the amphora (idempotent per id), with fresh boot files."""
+        issued = await asyncio.to_thread(self._ca.issue, amphora_id, server=True)
+        request = AmphoraRequest(
+            amphora_id=amphora_id,
+            load_balancer_id=lb_id,
+            image=self.settings.amphora_image,
+            boot_files=BootFiles(
+                ca_pem=self._ca.ca_pem,
+                certificate_pem=issued.certificate_pem,
+                private_key_pem=issued.private_key_pem,
+            ),
+        )
+        return await self.compute.create(request), issued.not_after
+
     async def _wait_for_agent(self, endpoint: str, amphora_id: str) -> None:
         deadline = time.monotonic() + self.settings.amphora_boot_timeout
         while True:
@@ -197,10 +267,18 @@ class AmphoraProvider:
                 await asyncio.sleep(POLL_SECONDS)
 
     async def _remove(self, amphora: AmphoraRecord) -> None:
-        if amphora.compute_id is not None:
-            await self.compute.delete(amphora.compute_id)
+        # Our kept-alive TLS connections first: an agent asked to stop waits for its open
+        # connections to close, and an idle one held by this pool only closes on our side.
         if self._client is not None:
             await self._client.forget(amphora.id)
+        compute_id = amphora.compute_id
+        if compute_id is None and amphora.status == AmphoraStatus.BOOTING:
+            # A boot cut short between ``create`` and recording its compute id: the instance
+            # may run. ``create`` is idempotent per amphora id, so it names it, then it goes.
+            instance, _ = await self._create_instance(amphora.id, amphora.load_balancer_id)
+            compute_id = instance.compute_id
+        if compute_id is not None:
+            await self.compute.delete(compute_id)
         self._pushed.pop(amphora.id, None)
         await self._write(records.mark, amphora.id, AmphoraStatus.DELETED)
 

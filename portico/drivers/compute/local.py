@@ -108,7 +108,14 @@ class LocalCompute:
             config["agent_version"] = request.image
         config_path.write_text(json.dumps(config))
         with (base / "agent.log").open("ab") as log:
+            # The child writes its own pid file (atomically, before exec'ing the agent), so
+            # a controller killed right after the fork still leaves a pid file behind: the
+            # next ``create`` adopts that agent instead of starting a second one.
             proc = await asyncio.create_subprocess_exec(
+                "/bin/sh",
+                "-c",
+                'echo $$ > "$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"',
+                str(base / "agent.pid"),
                 sys.executable,
                 "-m",
                 "portico.agent",
@@ -120,7 +127,8 @@ class LocalCompute:
                 start_new_session=True,
             )
         self._children[request.amphora_id] = proc
-        (base / "agent.pid").write_text(str(proc.pid))
+        # Written here too, so ``status`` right after ``create`` never misses it.
+        _write_atomic(base / "agent.pid", str(proc.pid))
         return Instance(request.amphora_id, f"{self.host}:{port}")
 
     async def status(self, compute_id: str) -> InstanceStatus:
@@ -164,6 +172,12 @@ def _check_loopback(address: str) -> None:
             f"the local compute driver serves loopback VIPs only; {address} is not one "
             "(configure a subnet inside 127.0.0.0/8)"
         )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _write_private(path: Path, data: bytes) -> None:

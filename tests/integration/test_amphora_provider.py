@@ -1,0 +1,197 @@
+"""The amphora provider after a controller restart: adopt, finish, never duplicate.
+
+A restarted controller is a new ``AmphoraProvider`` (empty caches, new connection pools) over
+the same database and data directory, while the amphorae (agent processes in their own
+sessions) keep running. These tests drive the provider directly with real agents and
+haproxy from the local compute driver, and look at rows and processes, not at calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portico import bootstrap
+from portico.db.engine import Database
+from portico.domain.constants import AmphoraStatus
+from portico.drivers.providers.base import LoadBalancerSnapshot
+from portico.orchestrator.provider import AmphoraProvider
+from portico.services import amphora_records as records
+from portico.services import reconcile
+from portico.settings import Settings
+from tests.conftest import LOCAL_SUBNET, wait_for
+from tests.support.amphorae import amphora_pids, get_through, reap_amphorae
+from tests.support.backends import Backend, backends
+
+
+@pytest.fixture
+def api(client_factory: object, amphora_settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    """The API alone (no reconciler): the tests play the controller themselves."""
+    try:
+        yield client_factory(amphora_settings, with_reconciler=False)  # type: ignore[operator]
+    finally:
+        reap_amphorae(tmp_path)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Backend]]:
+    with backends(1) as started:
+        yield started
+
+
+def _create(api: TestClient, server: Backend, port: int) -> str:
+    body = {
+        "vip_subnet_id": LOCAL_SUBNET,
+        "listeners": [
+            {
+                "protocol": "HTTP",
+                "protocol_port": port,
+                "default_pool": {
+                    "name": "web",
+                    "protocol": "HTTP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "members": [{"address": server.address, "protocol_port": server.port}],
+                },
+            }
+        ],
+    }
+    created = api.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
+    assert created.status_code == 201, created.text
+    return str(created.json()["loadbalancer"]["id"])
+
+
+def _db(api: TestClient) -> Database:
+    database: Database = api.app.state.portico.db  # type: ignore[attr-defined]
+    return database
+
+
+def _snapshot(db: Database, lb_id: str) -> LoadBalancerSnapshot:
+    with db.reading() as session:
+        snap = reconcile.snapshot(session, lb_id)
+    assert snap is not None
+    return snap
+
+
+def _controller(settings: Settings, db: Database) -> AmphoraProvider:
+    """A fresh provider, as a restarted controller builds it."""
+    provider = bootstrap.build_providers(settings, db)["amphora"]
+    assert isinstance(provider, AmphoraProvider)
+    return provider
+
+
+def _live(db: Database, lb_id: str) -> list[records.AmphoraRecord]:
+    with db.reading() as session:
+        return records.for_load_balancer(session, lb_id)
+
+
+async def _apply(provider: AmphoraProvider, snap: LoadBalancerSnapshot) -> None:
+    try:
+        await provider.apply(snap)
+    finally:
+        await provider.aclose()
+
+
+def _vip(api: TestClient, lb_id: str, port: int) -> str:
+    lb = api.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"]
+    return f"http://{lb['vip_address']}:{port}/"
+
+
+def test_a_restarted_controller_adopts_the_running_amphora(
+    api: TestClient, amphora_settings: Settings, servers: list[Backend], tmp_path: Path
+) -> None:
+    db = _db(api)
+    lb_id = _create(api, servers[0], 8081)
+    asyncio.run(_apply(_controller(amphora_settings, db), _snapshot(db, lb_id)))
+    [first] = _live(db, lb_id)
+    pids = sorted(amphora_pids(tmp_path))
+    assert get_through(_vip(api, lb_id, 8081)).text == "b0"
+
+    # A new controller (empty caches) converges the same generation again: same amphora,
+    # same processes, the agent answers "unchanged" by hash.
+    asyncio.run(_apply(_controller(amphora_settings, db), _snapshot(db, lb_id)))
+    assert [a.id for a in _live(db, lb_id)] == [first.id]
+    assert sorted(amphora_pids(tmp_path)) == pids
+    assert get_through(_vip(api, lb_id, 8081)).text == "b0"
+
+
+def test_a_booting_row_whose_agent_runs_is_finished_not_duplicated(
+    api: TestClient, amphora_settings: Settings, servers: list[Backend], tmp_path: Path
+) -> None:
+    """The controller died between starting the agent and recording it."""
+    db = _db(api)
+    lb_id = _create(api, servers[0], 8082)
+    dead = _controller(amphora_settings, db)
+
+    async def half_boot() -> str:
+        amphora_id = "0b5c7d0e-1111-4222-8333-444455556666"
+        with db.writing() as session:
+            records.create(
+                session, amphora_id=amphora_id, lb_id=lb_id, compute_driver="local", image=None
+            )
+        await dead._create_instance(amphora_id, lb_id)
+        return amphora_id
+
+    amphora_id = asyncio.run(half_boot())
+    [agent_pid] = amphora_pids(tmp_path)
+
+    asyncio.run(_apply(_controller(amphora_settings, db), _snapshot(db, lb_id)))
+    [amphora] = _live(db, lb_id)
+    assert (amphora.id, amphora.status) == (amphora_id, AmphoraStatus.ALLOCATED)
+    assert agent_pid in amphora_pids(tmp_path)
+    assert len(amphora_pids(tmp_path)) == 2  # that agent and its haproxy, nothing more
+    assert get_through(_vip(api, lb_id, 8082)).text == "b0"
+
+
+def test_delete_removes_an_amphora_whose_boot_was_never_recorded(
+    api: TestClient, amphora_settings: Settings, servers: list[Backend], tmp_path: Path
+) -> None:
+    db = _db(api)
+    lb_id = _create(api, servers[0], 8083)
+    dead = _controller(amphora_settings, db)
+
+    async def half_boot() -> None:
+        with db.writing() as session:
+            records.create(
+                session, amphora_id="a-half", lb_id=lb_id, compute_driver="local", image=None
+            )
+        await dead._create_instance("a-half", lb_id)
+
+    asyncio.run(half_boot())
+    assert amphora_pids(tmp_path)
+    assert api.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true").status_code == 204
+
+    async def delete() -> None:
+        provider = _controller(amphora_settings, db)
+        try:
+            await provider.delete(_snapshot(db, lb_id))
+        finally:
+            await provider.aclose()
+
+    asyncio.run(delete())
+    assert _live(db, lb_id) == []
+    assert amphora_pids(tmp_path) == []
+
+
+def test_an_amphora_whose_agent_died_is_replaced_and_its_haproxy_stopped(
+    api: TestClient, amphora_settings: Settings, servers: list[Backend], tmp_path: Path
+) -> None:
+    db = _db(api)
+    lb_id = _create(api, servers[0], 8084)
+    asyncio.run(_apply(_controller(amphora_settings, db), _snapshot(db, lb_id)))
+    [first] = _live(db, lb_id)
+    agent_pid = int((tmp_path / "amphorae" / first.id / "agent.pid").read_text())
+    os.kill(agent_pid, signal.SIGKILL)
+    wait_for(lambda: agent_pid not in amphora_pids(tmp_path), timeout=10)
+
+    asyncio.run(_apply(_controller(amphora_settings, db), _snapshot(db, lb_id)))
+    [second] = _live(db, lb_id)
+    assert second.id != first.id
+    assert not (tmp_path / "amphorae" / first.id).exists()
+    assert len(amphora_pids(tmp_path)) == 2
+    assert get_through(_vip(api, lb_id, 8084)).text == "b0"
