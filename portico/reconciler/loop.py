@@ -113,6 +113,7 @@ class Reconciler:
             snap = await asyncio.to_thread(self._snapshot, lb_id)
             if snap is None:
                 return
+            renewing = asyncio.create_task(self._keep_lease(lb_id))
             try:
                 result = await self._apply(snap)
             except Exception as exc:
@@ -122,7 +123,31 @@ class Reconciler:
                     self._failed, snap, str(exc) or type(exc).__name__, permanent
                 )
                 return
+            finally:
+                renewing.cancel()
             await asyncio.to_thread(self._succeeded, snap, result)
+
+    async def _keep_lease(self, lb_id: str) -> None:
+        """Renew the lease while a pass runs, so a slow boot is never taken over midway.
+
+        A second controller taking over a load balancer whose amphora is still booting
+        would only wait for the same amphora (boots are idempotent per amphora id), but it
+        would repeat the work; a live worker keeps what it holds.
+        """
+        seconds = self._settings.reconcile_lease_seconds
+        while True:
+            await asyncio.sleep(seconds / 3)
+            if not await asyncio.to_thread(self._renew, lb_id):
+                return
+
+    def _renew(self, lb_id: str) -> bool:
+        with self._db.writing() as session:
+            return reconcile.renew_lease(
+                session,
+                lb_id,
+                owner=self.owner,
+                lease_seconds=self._settings.reconcile_lease_seconds,
+            )
 
     async def _apply(self, snap: LoadBalancerSnapshot) -> ApplyResult:
         provider = self._providers.get(snap.provider)

@@ -59,6 +59,17 @@ def claim(session: Session, *, owner: str, lease_seconds: float, limit: int) -> 
     return ids
 
 
+def renew_lease(session: Session, lb_id: str, *, owner: str, lease_seconds: float) -> bool:
+    """Extend ``owner``'s lease while it still holds it; False once another worker took over."""
+    result = session.execute(
+        update(LoadBalancer)
+        .where(LoadBalancer.id == lb_id, LoadBalancer.lease_owner == owner)
+        .values(lease_expires=utcnow() + dt.timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 def snapshot(
     session: Session, lb_id: str, *, resolve_certificates: CertificateResolver | None = None
 ) -> LoadBalancerSnapshot | None:
