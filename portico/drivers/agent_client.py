@@ -108,9 +108,9 @@ class AgentClient:
             kwargs["timeout"] = seconds
         try:
             response = await self._pool(amphora_id).request(method, url, **kwargs)
-        except ssl.SSLCertVerificationError as exc:
-            raise PermanentError(f"amphora {amphora_id} at {endpoint}: {exc}") from exc
         except httpx.HTTPError as exc:
+            if _verification_failed(exc):
+                raise PermanentError(f"amphora {amphora_id} at {endpoint}: {exc}") from exc
             raise TransientError(f"amphora {amphora_id} at {endpoint}: {exc!r}") from exc
         if response.status_code >= 400:
             raise _error(amphora_id, response)
@@ -161,6 +161,16 @@ class AgentClient:
 
 class _Ack(BaseModel):
     status: str
+
+
+def _verification_failed(exc: BaseException) -> bool:
+    """Whether the agent's certificate was refused; httpx wraps the ``ssl`` error twice."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _error(amphora_id: str, response: httpx.Response) -> Exception:
