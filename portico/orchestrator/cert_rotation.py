@@ -85,37 +85,33 @@ async def run_rotation(settings: Settings, db: Database) -> None:
     """Rotate due certificates every ``cert_rotation_interval`` seconds until cancelled.
 
     Cancelling mid-pass is safe: an upload that did not finish is redone next time. The
-    agent client (and the CA's files) are made only once something is due, so a deployment
-    without amphorae never creates a PKI.
+    agent client is made afresh for each pass that has work, so it always presents the
+    controller's current client certificate (which the CA renews near its own expiry), and
+    a deployment without amphorae never creates a PKI.
     """
     ca = CertificateAuthority(
         settings.data_dir / "pki", validity_days=settings.amphora_cert_validity_days
     )
-    client: AgentClient | None = None
-    try:
-        while True:
-            try:
-                client = client or await _client_if_due(db, ca)
-                if client is not None:
-                    now = utcnow()
-                    await rotate_due_certificates(
-                        db, ca, client, now=now, threshold=default_threshold(ca)
-                    )
-            except Exception:
-                LOG.exception("certificate rotation pass failed; retrying next interval")
-            await asyncio.sleep(settings.cert_rotation_interval)
-    finally:
-        if client is not None:
-            await client.aclose()
+    while True:
+        try:
+            await rotation_pass(db, ca)
+        except Exception:
+            LOG.exception("certificate rotation pass failed; retrying next interval")
+        await asyncio.sleep(settings.cert_rotation_interval)
 
 
-async def _client_if_due(db: Database, ca: CertificateAuthority) -> AgentClient | None:
+async def rotation_pass(db: Database, ca: CertificateAuthority) -> list[str]:
+    """One pass at the current time with the default threshold; returns the rotated ids."""
+    threshold = default_threshold(ca)
+
     def any_due() -> bool:
         with db.reading() as session:
-            before = utcnow() + default_threshold(ca)
-            return bool(records.certificates_due(session, before=before))
+            return bool(records.certificates_due(session, before=utcnow() + threshold))
 
     if not await asyncio.to_thread(any_due):
-        return None
-    files = await asyncio.to_thread(ca.controller_client)
-    return AgentClient(files)
+        return []
+    client = AgentClient(await asyncio.to_thread(ca.controller_client))
+    try:
+        return await rotate_due_certificates(db, ca, client, now=utcnow(), threshold=threshold)
+    finally:
+        await client.aclose()
