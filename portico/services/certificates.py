@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -81,6 +82,14 @@ def _check_crl(pem: str, private_key: str | None) -> CheckedBundle:
     return CheckedBundle(expires_at=_naive_utc(after) if after else None)
 
 
+def _spki(public_key: Any) -> bytes:
+    return bytes(
+        public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
 def check_bundle(
     certificate: str, *, private_key: str | None = None, intermediates: str | None = None
 ) -> CheckedBundle:
@@ -93,10 +102,10 @@ def check_bundle(
     if private_key:
         try:
             key = serialization.load_pem_private_key(private_key.encode(), password=None)
-        except (ValueError, TypeError) as exc:
+            matches = _spki(key.public_key()) == _spki(certs[0].public_key())
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise InvalidInput("Could not read the private key from PEM (unencrypted)") from exc
-        spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        if key.public_key().public_bytes(*spki) != certs[0].public_key().public_bytes(*spki):
+        if not matches:
             raise InvalidInput("Key and x509 certificate do not match")
     # A CA bundle is as good as its first certificate to expire.
     return CheckedBundle(expires_at=min(_naive_utc(c.not_valid_after_utc) for c in certs))

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 from portico.api.schemas.common import ContainerRef, Envelope, Strict, Text255, timestamp
 from portico.db.models import Certificate
 
+
+def no_nul(value: str) -> str:
+    # PEM is text with newlines; a NUL would parse (trailing bytes are ignored) and then be
+    # refused by PostgreSQL's text type with a 500.
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
 # Room for a long chain; the body guard bounds the request as a whole.
-Pem = Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+Pem = Annotated[str, StringConstraints(min_length=1, max_length=1_000_000), AfterValidator(no_nul)]
 
 
 class CertificateCreate(Strict):
