@@ -41,7 +41,7 @@ LVS_ONLY_TYPES = frozenset({HMT.UDP_CONNECT, HMT.SCTP})
 
 _EXPECTED_CODES = re.compile(r"(?:\d{3}(?:\s*,\s*\d{3})*|\d{3}-\d{3})\Z")
 # Whitespace, controls and DEL/C1: never valid in a path that lands in haproxy.cfg.
-_PATH_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
+_PATH_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
 _LABEL = re.compile(r"_?[A-Za-z0-9-]{0,63}\Z")
 
 

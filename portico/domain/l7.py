@@ -29,8 +29,11 @@ DEFAULT_REDIRECT_HTTP_CODE = 302
 L7_LISTENER_PROTOCOLS = frozenset({ListenerProtocol.HTTP, ListenerProtocol.TERMINATED_HTTPS})
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Rule keys and values land in haproxy.cfg: U+2028/2029 too, on which Python readers of
+# a rendered configuration break lines.
+_RULE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Octavia rejects these before parsing a URL (the URL parser would percent-encode them).
-_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
 # The character sets of RFC 7230/6265 that Octavia accepts for names and values. The
 # ``+-.`` range in the first two is Octavia's (it also admits ",").
 _HEADER_NAME = re.compile(r"\A[a-zA-Z0-9!#$%&'*+-.^_`|~]+\Z")
@@ -233,7 +236,7 @@ def _header_value_ok(value: str) -> bool:
 def validate_rule(rule: RuleSpec) -> None:
     """Raise ``L7RuleInvalid`` unless the rule is internally consistent (Octavia's checks)."""
     for field, text in (("key", rule.key), ("value", rule.value)):
-        if text is not None and _CONTROL.search(text):
+        if text is not None and _RULE_FORBIDDEN.search(text):
             raise L7RuleInvalid(f"Invalid characters in {field}")
     if not rule.value:
         raise L7RuleInvalid("Invalid L7 Rule: L7 rule type requires a value")

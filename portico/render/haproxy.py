@@ -65,8 +65,20 @@ def backend_name(pool_id: str, listener_id: str) -> str:
 def render_haproxy(
     spec: LoadBalancerSpec, target: RenderTarget, options: RenderOptions | None = None
 ) -> RenderedConfig:
-    """The haproxy configuration for ``spec`` as ``target`` can run it."""
-    options = options or RenderOptions()
+    """The haproxy configuration for ``spec`` as ``target`` can run it.
+
+    Raises ``RenderError`` (shown to the user) for anything the amphora cannot run,
+    including a value no quoting can make safe (the API refuses those first).
+    """
+    try:
+        return _render(spec, target, options or RenderOptions())
+    except RenderError:
+        raise
+    except ValueError as exc:  # an address, number or enum the API should have refused
+        raise RenderError(f"load balancer {spec.id}: {exc}") from exc
+
+
+def _render(spec: LoadBalancerSpec, target: RenderTarget, options: RenderOptions) -> RenderedConfig:
     files = TlsFiles(spec.certificates)
     frontends: list[sections.Section] = []
     backends: list[sections.Section] = []

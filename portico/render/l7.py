@@ -63,6 +63,8 @@ def _acl(rule: L7RuleSpec) -> str:
     if rule.type == "SSL_CONN_HAS_CERT":
         return f"{name} ssl_c_used"
     if rule.type == "SSL_VERIFY_RESULT":
+        if not rule.value.isdigit():
+            raise RenderError(f"L7 rule {rule.id}: {rule.value!r} is not a verify result")
         return f"{name} ssl_c_verify eq {int(rule.value)}"
     if rule.type == "SSL_DN_FIELD":
         return f"{name} {fetch('ssl_c_s_dn', rule.key or '')} {_pattern(rule)}"

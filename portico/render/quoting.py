@@ -24,7 +24,10 @@ import re
 
 from portico.render.errors import RenderError
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and the separators Python's ``str.splitlines`` also breaks lines
+# on: haproxy would read them as bytes, but a Python reader of the text (the runtime
+# planner) would see a new line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _INERT = re.compile(r"\A[A-Za-z0-9._:/+=@!,-]+\Z")
 
 

@@ -9,6 +9,7 @@ the same haproxy directives are used, so users see the same load balancer.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from portico.domain.desired import (
 from portico.render import l7, tls
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
-from portico.render.quoting import fetch, quote
+from portico.render.quoting import fetch, quote, quote_format
 from portico.render.tls import TlsFiles
 from portico.wire.capabilities import Capability
 
@@ -62,6 +63,8 @@ SSL_HEADERS = (
     ("X-SSL-Client-Not-Before", "%{+Q}[ssl_c_notbefore]"),
     ("X-SSL-Client-Not-After", "%{+Q}[ssl_c_notafter]"),
 )
+HTTP_METHOD = re.compile(r"\A[A-Z]{1,16}\Z")
+EXPECTED_CODES = re.compile(r"\A(?:\d{3}(?:\s*,\s*\d{3})*|\d{3}-\d{3})\Z")
 # haproxy reads a line of any length, but short lines keep a configuration readable.
 CIDRS_PER_LINE = 16
 
@@ -241,13 +244,15 @@ def _monitor(monitor: HealthMonitorSpec) -> list[str]:
     lines = [f"timeout check {int(monitor.timeout)}s"]
     if monitor.type in ("HTTP", "HTTPS"):
         method = monitor.http_method or "GET"
+        if not HTTP_METHOD.match(method):
+            raise RenderError(f"health monitor {monitor.id}: http_method {method!r} is invalid")
         option = f"option httpchk {method} {quote(monitor.url_path or '/')}"
         if monitor.http_version:
             option += f" HTTP/{monitor.http_version:.1f}"
         lines.append(option)
         if monitor.http_version and monitor.http_version >= 1.1 and monitor.domain_name:
             # The header value is a log-format string: % must stay literal.
-            lines.append(f"http-check send hdr Host {quote(monitor.domain_name)}")
+            lines.append(f"http-check send hdr Host {quote_format(monitor.domain_name)}")
         lines.append(f"http-check expect {_expected_codes(monitor.expected_codes or '200')}")
     elif monitor.type == "TLS-HELLO":
         lines.append("option ssl-hello-chk")
@@ -258,6 +263,9 @@ def _monitor(monitor: HealthMonitorSpec) -> list[str]:
 
 
 def _expected_codes(codes: str) -> str:
+    """``http-check expect`` for Octavia's forms: ``200``, ``200,202``, ``200-204``."""
+    if not EXPECTED_CODES.match(codes):
+        raise RenderError(f"expected_codes {codes!r} is invalid")
     if "-" in codes:
         low, high = (int(c) for c in codes.split("-", 1))
         return f"rstatus ^({'|'.join(str(c) for c in range(low, high + 1))})$"

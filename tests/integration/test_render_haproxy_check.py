@@ -29,6 +29,7 @@ from portico.render.haproxy import RenderedConfig, render_haproxy
 from tests.conftest import wait_for
 from tests.support.backends import Backend, backends
 from tests.support.processes import free_port
+from tests.unit.render.test_injection import CONTROL, FIELDS, NASTY, RESTRICTED
 from tests.unit.render.variants import LB, VARIANTS, uid
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "haproxy"
@@ -247,3 +248,24 @@ def test_l7_policies_apply_in_position_order(tmp_path: Path) -> None:
         with running(tmp_path / "second", render_haproxy(spec2, FULL), port2):
             assert _get(port2, "/api/admin/users")[0] == 403
             assert _get(port2, "/api/v1") == (200, found[0].name)
+
+
+# Fields whose hostile values haproxy must accept as plain data (ciphers and ALPN names go
+# to OpenSSL, which knows its own; the API accepts only those, as it does for methods,
+# codes and verify results).
+DATA_FIELDS = [n for n in FIELDS if not n.endswith(("tls_ciphers", "alpn"))]
+SAMPLES = [v for v in NASTY if not CONTROL.search(v)]
+
+
+@pytest.mark.parametrize("value", SAMPLES)
+def test_hostile_values_keep_the_configuration_valid(value: str, tmp_path: Path) -> None:
+    """All hostile-value fields of a variant at once; haproxy reads a valid configuration."""
+    for n, builder in enumerate({FIELDS[name][0] for name in DATA_FIELDS}):
+        spec = builder()
+        for name in DATA_FIELDS:
+            if FIELDS[name][0] is builder and name not in RESTRICTED:
+                spec = FIELDS[name][1](spec, value)
+        rendered = render_haproxy(spec, FULL)
+        directory = tmp_path / str(n)
+        directory.mkdir()
+        haproxy_check(directory, rendered.text, rendered)
