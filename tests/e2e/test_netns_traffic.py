@@ -117,13 +117,12 @@ def test_tenants_on_overlapping_subnets_reach_only_their_own_balanced_members(
         for lb_id in (lb_a, lb_b):
             deleted = client.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true")
             assert deleted.status_code == 204
-        for lb_id in (lb_a, lb_b):
-            wait_for(
-                lambda lb_id=lb_id: (
-                    client.get(f"/v2/lbaas/loadbalancers/{lb_id}").status_code == 404
-                ),
-                timeout=30,
-            )
+
+        def gone() -> bool:
+            paths = (f"/v2/lbaas/loadbalancers/{lb_id}" for lb_id in (lb_a, lb_b))
+            return all(client.get(path).status_code == 404 for path in paths)
+
+        wait_for(gone, timeout=30)
         assert amphora_pids(tmp_path) == []
         assert client_a.get(url, seconds=0.5) is None
     assert leftovers() == before
