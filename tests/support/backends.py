@@ -8,6 +8,7 @@ for the load-balancing, connection-limit and persistence tests.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -76,9 +77,17 @@ def _handler(backend_ref: list[Backend]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Health checks and refused clients reset their connections: not worth a traceback."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 def start_backend(name: str, host: str = "127.0.0.1", port: int = 0) -> Backend:
     ref: list[Backend] = []
-    server = ThreadingHTTPServer((host, port), _handler(ref))
+    server = _QuietServer((host, port), _handler(ref))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name=f"backend-{name}", daemon=True)
     backend = Backend(name=name, server=server, thread=thread)

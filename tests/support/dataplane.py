@@ -69,7 +69,7 @@ def change(
     client: TestClient, lb_id: str, method: str, path: str, body: Any = None
 ) -> httpx.Response:
     """One API change, then wait until the load balancer applied it (ACTIVE again)."""
-    response = client.request(method, f"/v2/lbaas/{path}", json=body)
+    response: httpx.Response = client.request(method, f"/v2/lbaas/{path}", json=body)
     assert response.status_code in (200, 201, 202, 204), response.text
     wait_lb_status(client, lb_id, timeout=30)
     return response
