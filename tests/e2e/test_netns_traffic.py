@@ -23,9 +23,9 @@ from portico.drivers.compute.netns import NetnsCompute
 from portico.settings import Settings, SubnetSetting
 from tests.conftest import wait_for, wait_lb_status
 from tests.support.amphorae import amphora_pids, reap_amphorae
-from tests.support.netns import Peer, bridge_of, leftovers, peer, requires_netns
+from tests.support.netns import Peer, bridge_of, leftovers, peer, require_netns
 
-pytestmark = [requires_netns, pytest.mark.xdist_group("netns")]
+pytestmark = pytest.mark.xdist_group("netns")
 CIDR, VIP = "10.213.0.0/24", "10.213.0.10"
 TENANT_A = {"X-Project-Id": "tenant-a", "X-Roles": "member"}
 TENANT_B = {"X-Project-Id": "tenant-b", "X-Roles": "member"}
@@ -41,6 +41,7 @@ def stack(
     settings_factory: Callable[..., Settings],
     tmp_path: Path,
 ) -> Iterator[tuple[TestClient, SubnetSetting, SubnetSetting]]:
+    require_netns()
     a, b = subnet("tenant-a-net"), subnet("tenant-b-net")
     settings = settings_factory(
         default_provider_driver="amphora",

@@ -33,9 +33,9 @@ from portico.settings import Settings
 from portico.wire.agent_api import ConfigPush
 from tests.conftest import wait_for
 from tests.support.amphorae import amphora_pids, reap_amphorae
-from tests.support.netns import bridge_of, leftovers, peer, requires_netns
+from tests.support.netns import bridge_of, leftovers, peer, require_netns
 
-pytestmark = [requires_netns, pytest.mark.xdist_group("netns")]
+pytestmark = pytest.mark.xdist_group("netns")
 T = TypeVar("T")
 VIP_NET, VIP_CIDR, VIP = str(uuid.uuid4()), "10.213.0.0/24", "10.213.0.10"
 MEMBER_NET, MEMBER_CIDR, MEMBER_LEG = str(uuid.uuid4()), "10.214.0.0/24", "10.214.0.5"
@@ -90,6 +90,7 @@ class Amphora:
 
 @pytest.fixture
 def amphora(tmp_path: Path) -> Iterator[Amphora]:
+    require_netns()
     settings = Settings(
         data_dir=tmp_path,
         netns_mgmt_bridge=f"ptcmt{uuid.uuid4().hex[:6]}",

@@ -12,6 +12,7 @@ compare before and after: the driver and the test must leave none behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -42,6 +43,7 @@ http.server.ThreadingHTTPServer((host, port), Handler).serve_forever()
 """
 
 
+@functools.cache
 def skip_reason() -> str | None:
     """Why netns tests cannot run here, or None when they can."""
     if os.geteuid() != 0:
@@ -55,9 +57,11 @@ def skip_reason() -> str | None:
     return None
 
 
-requires_netns = pytest.mark.skipif(
-    (reason := skip_reason()) is not None, reason=reason or "netns available"
-)
+def require_netns() -> None:
+    """Skip (with the reason) where namespaces cannot be made; probed once, at first use."""
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
 
 
 def ip(*args: str) -> str:
