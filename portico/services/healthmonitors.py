@@ -20,6 +20,8 @@ from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import DuplicateEntry, NotFound
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import status_after_update
+from portico.drivers.providers.base import Provider
+from portico.services import provider_checks
 from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.pool_children import begin_pool_change, check_pool_change, lock_pool
 from portico.services.quotas import check_quota
@@ -109,9 +111,17 @@ def new_healthmonitor(
 
 
 def create_healthmonitor(
-    session: Session, caller: Caller, settings: Settings, data: Mapping[str, Any]
+    session: Session,
+    caller: Caller,
+    settings: Settings,
+    data: Mapping[str, Any],
+    *,
+    providers: Mapping[str, Provider],
 ) -> HealthMonitor:
     pool = lock_pool(session, caller, str(data["pool_id"]))
+    provider_checks.refuse_unsupported(
+        providers, pool.load_balancer.provider, provider_checks.healthmonitor_features(data)
+    )
     # As Octavia: a pending pool or load balancer answers 409 before a duplicate does.
     check_pool_change(pool, strict=settings.strict_pending_lock)
     hm = new_healthmonitor(session, caller, settings, pool, data)

@@ -21,6 +21,8 @@ from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import NotFound
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import status_after_update
+from portico.drivers.providers.base import Provider
+from portico.services import provider_checks
 from portico.services.certificates import check_container_refs
 from portico.services.changes import begin_change, lock_load_balancer
 from portico.services.listing import ListQuery, Page, owned_columns
@@ -149,10 +151,18 @@ def new_listener(
 
 
 def create_listener(
-    session: Session, caller: Caller, settings: Settings, data: Mapping[str, Any]
+    session: Session,
+    caller: Caller,
+    settings: Settings,
+    data: Mapping[str, Any],
+    *,
+    providers: Mapping[str, Provider],
 ) -> Listener:
     lb = lock_load_balancer(session, data["loadbalancer_id"])
     require(caller, Access.WRITE, lb.project_id)
+    provider_checks.refuse_unsupported(
+        providers, lb.provider, provider_checks.listener_features(data)
+    )
     begin_change(session, lb, strict=settings.strict_pending_lock)
     return new_listener(session, caller, settings, lb, data)
 

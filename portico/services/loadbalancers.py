@@ -25,7 +25,8 @@ from portico.domain.errors import ImmutableObject, InvalidInput, NotFound, Valid
 from portico.domain.network import address_in, pick_address
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import DELETABLE_STRICT
-from portico.services import graph
+from portico.drivers.providers.base import Provider
+from portico.services import graph, provider_checks
 from portico.services.changes import bump_generation, lock_load_balancer
 from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.loadbalancer_listing import list_loadbalancer_summaries
@@ -176,7 +177,12 @@ def _decoded(raw: str) -> dict[str, Any]:
 
 
 def create_loadbalancer(
-    session: Session, caller: Caller, settings: Settings, data: Mapping[str, Any]
+    session: Session,
+    caller: Caller,
+    settings: Settings,
+    data: Mapping[str, Any],
+    *,
+    providers: Mapping[str, Provider],
 ) -> Created:
     """Record a new load balancer (and any graph under it) as PENDING_CREATE."""
     project = data.get("project_id") or data.get("tenant_id") or caller.project_id
@@ -184,6 +190,7 @@ def create_loadbalancer(
         raise InvalidInput("Missing project ID in request where one is required.")
     require(caller, Access.WRITE, project)
     provider, topology = _check_catalogue(session, settings, data)
+    provider_checks.refuse_unsupported(providers, provider, provider_checks.graph_features(data))
     check_quota(session, settings, project, "load_balancer")
     lb = LoadBalancer(
         id=str(uuid.uuid4()),

@@ -28,6 +28,8 @@ from portico.domain.errors import (
 )
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import object_accepts_change, status_after_update
+from portico.drivers.providers.base import Provider
+from portico.services import provider_checks
 from portico.services.certificates import check_container_refs
 from portico.services.changes import begin_change, lock_load_balancer
 from portico.services.listing import ListQuery, Page, owned_columns
@@ -136,7 +138,12 @@ def new_pool(
 
 
 def create_pool(
-    session: Session, caller: Caller, settings: Settings, data: Mapping[str, Any]
+    session: Session,
+    caller: Caller,
+    settings: Settings,
+    data: Mapping[str, Any],
+    *,
+    providers: Mapping[str, Provider],
 ) -> Pool:
     listener = None
     if data.get("loadbalancer_id"):
@@ -148,6 +155,7 @@ def create_pool(
     else:
         raise ValidationException("Must provide at least one of: loadbalancer_id, listener_id")
     require(caller, Access.WRITE, lb.project_id)
+    provider_checks.refuse_unsupported(providers, lb.provider, provider_checks.pool_features(data))
     if data.get("listener_id") and listener is None:
         listener = session.get(Listener, data["listener_id"])
         if listener is None or listener.load_balancer_id != lb.id:

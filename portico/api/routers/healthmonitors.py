@@ -32,7 +32,7 @@ def create_healthmonitor(
 ) -> JSONResponse:
     data = body.healthmonitor.model_dump(exclude_unset=True)
     with ctx.db.writing() as session:
-        hm = svc.create_healthmonitor(session, caller, ctx.settings, data)
+        hm = svc.create_healthmonitor(session, caller, ctx.settings, data, providers=ctx.providers)
         view = healthmonitor_view(hm)
         lb_id = hm.pool.load_balancer_id
     ctx.notify_change(lb_id)

@@ -32,7 +32,7 @@ def create_listener(
 ) -> JSONResponse:
     data = body.listener.model_dump(exclude_unset=True, mode="json")
     with ctx.db.writing() as session:
-        listener = svc.create_listener(session, caller, ctx.settings, data)
+        listener = svc.create_listener(session, caller, ctx.settings, data, providers=ctx.providers)
         view = listener_view(listener)
     ctx.notify_change(listener.load_balancer_id)
     return one("listener", view, request, status=201)

@@ -34,7 +34,9 @@ def create_loadbalancer(
 ) -> JSONResponse:
     data = body.loadbalancer.model_dump(exclude_unset=True)
     with ctx.db.writing() as session:
-        created = svc.create_loadbalancer(session, caller, ctx.settings, data)
+        created = svc.create_loadbalancer(
+            session, caller, ctx.settings, data, providers=ctx.providers
+        )
         session.flush()
         view = (
             full_loadbalancer_view(created.lb)

@@ -32,7 +32,7 @@ def create_pool(
 ) -> JSONResponse:
     data = body.pool.model_dump(exclude_unset=True, mode="json")
     with ctx.db.writing() as session:
-        pool = svc.create_pool(session, caller, ctx.settings, data)
+        pool = svc.create_pool(session, caller, ctx.settings, data, providers=ctx.providers)
         view = pool_view(pool)
     ctx.notify_change(pool.load_balancer_id)
     return one("pool", view, request, status=201)
