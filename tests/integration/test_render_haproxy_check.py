@@ -26,9 +26,11 @@ from portico.domain.desired import (
 )
 from portico.render.capabilities import FULL
 from portico.render.haproxy import RenderedConfig, render_haproxy
+from portico.render.runtime_plan import plan_runtime
 from tests.conftest import wait_for
 from tests.support.backends import Backend, backends
 from tests.support.processes import free_port
+from tests.unit.render import variants
 from tests.unit.render.test_injection import CONTROL, FIELDS, NASTY, RESTRICTED
 from tests.unit.render.variants import LB, VARIANTS, uid
 
@@ -269,3 +271,20 @@ def test_hostile_values_keep_the_configuration_valid(value: str, tmp_path: Path)
         directory = tmp_path / str(n)
         directory.mkdir()
         haproxy_check(directory, rendered.text, rendered)
+
+
+def test_reencrypting_pool_takes_servers_at_runtime(tmp_path: Path) -> None:
+    """The planner's ``add server`` options (TLS files, SNI, versions) run on the live API."""
+    spec = variants.terminated_https()
+    port = free_port()
+    spec = replace(spec, listeners=(replace(spec.listeners[0], protocol_port=port),))
+    pool = spec.pools[0]
+    member = MemberSpec(id="new", address="127.0.0.1", protocol_port=9, weight=3)
+    grown = replace(spec, pools=(replace(pool, members=(*pool.members, member)), spec.pools[1]))
+    before = render_haproxy(spec, FULL)
+    ops = plan_runtime(before.text, render_haproxy(grown, FULL).text, FULL)
+    assert ops is not None and [op.op for op in ops] == ["add"]
+    with running(tmp_path, before, port) as stats:
+        add = ops[0]
+        command = f"add server {add.backend}/{add.server} {add.address}:{add.port} {add.options}"
+        assert "New server registered" in _runtime(stats, command)
