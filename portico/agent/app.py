@@ -50,40 +50,43 @@ class AgentError(Exception):
 
 
 class Pushes:
-    """Coalesces concurrent pushes: whoever gets the lock applies the newest one waiting."""
+    """Serialises pushes and coalesces them: the newest waiting generation wins.
+
+    A push first waits for the manager's lock. Whoever gets it applies the newest push that
+    arrived meanwhile (not necessarily its own), so N concurrent pushes cost fewer than N
+    reloads. A push whose generation is no longer the newest is answered with what is
+    applied (``unchanged`` and the newer generation), never applied after a newer one.
+    """
 
     def __init__(self, manager: HaproxyManager) -> None:
         self.manager = manager
         self.newest: ConfigPush | None = None
 
-    async def apply(self, push: ConfigPush) -> ConfigResult:
+    def _check_fresh(self, generation: int) -> None:
+        if generation < self.manager.state.generation:
+            raise _stale(generation, self.manager.state.generation)
+
+    def _applied(self) -> ConfigResult:
         state = self.manager.state
-        if push.generation < state.generation:
-            raise _stale(push.generation, state.generation)
+        return ConfigResult(
+            generation=state.generation, config_hash=state.config_hash or "", action="unchanged"
+        )
+
+    async def apply(self, push: ConfigPush) -> ConfigResult:
+        self._check_fresh(push.generation)
         if self.newest is None or push.generation >= self.newest.generation:
             self.newest = push
         async with self.manager.lock:
-            state = self.manager.state
-            if state.generation > push.generation:
-                # A newer push covering this one was applied while we waited.
-                return ConfigResult(
-                    generation=state.generation,
-                    config_hash=state.config_hash or "",
-                    action="unchanged",
-                )
-            target = self.newest if self.newest.generation >= push.generation else push
-            self.newest = None
+            if self.manager.state.generation > push.generation:
+                # A newer push was applied while we waited (perhaps carrying this one's work).
+                return self._applied()
+            target = push
+            if self.newest is not None and self.newest.generation >= push.generation:
+                target = self.newest
+            if self.newest is not None and self.newest.generation <= target.generation:
+                self.newest = None
             started = time.perf_counter()
-            try:
-                action = await self.manager.apply(target)
-            except ConfigRejected as exc:
-                raise AgentError(
-                    400, "config_invalid", "haproxy -c refused it", exc.output
-                ) from exc
-            except ReloadFailed as exc:
-                raise AgentError(
-                    500, "reload_failed", "reload failed; the last good config runs", exc.output
-                ) from exc
+            action = await self._apply(target)
             return ConfigResult(
                 generation=target.generation,
                 config_hash=config_hash(target),
@@ -93,31 +96,33 @@ class Pushes:
 
     async def runtime(self, change: RuntimeChange) -> ConfigResult:
         push = change.config
+        self._check_fresh(push.generation)
         async with self.manager.lock:
-            state = self.manager.state
-            if push.generation < state.generation:
-                raise _stale(push.generation, state.generation)
+            if self.manager.state.generation > push.generation:
+                # A newer configuration is applied; making these ops live would undo part of it.
+                return self._applied()
             started = time.perf_counter()
             action = "unchanged"
             if self.manager.running and await apply_ops(self.manager.stats_socket, change.ops):
                 self.manager.record_runtime(push)
             else:
-                try:
-                    action = await self.manager.apply(push)
-                except ConfigRejected as exc:
-                    raise AgentError(
-                        400, "config_invalid", "haproxy -c refused it", exc.output
-                    ) from exc
-                except ReloadFailed as exc:
-                    raise AgentError(
-                        500, "reload_failed", "reload failed; rolled back", exc.output
-                    ) from exc
+                action = await self._apply(push)
             return ConfigResult(
                 generation=push.generation,
                 config_hash=config_hash(push),
                 action=action,
                 duration_ms=(time.perf_counter() - started) * 1000,
             )
+
+    async def _apply(self, push: ConfigPush) -> str:
+        try:
+            return await self.manager.apply(push)
+        except ConfigRejected as exc:
+            raise AgentError(400, "config_invalid", "haproxy -c refused it", exc.output) from exc
+        except ReloadFailed as exc:
+            raise AgentError(
+                500, "reload_failed", "reload failed; the last good config runs", exc.output
+            ) from exc
 
 
 def _stale(got: int, applied: int) -> AgentError:
@@ -223,6 +228,8 @@ def _status(manager: HaproxyManager) -> HaproxyStatus:
         config_hash=manager.state.config_hash,
         last_reload_ok=manager.last_reload_ok,
         last_reload_output=manager.last_reload_output,
+        reloads=manager.reloads,
+        worker_pids=details.children(master) if (master := manager.master_pid()) else [],
     )
 
 

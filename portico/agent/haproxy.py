@@ -11,8 +11,10 @@ the controller renders relative paths that are the same on every amphora):
 
 A reload is a SIGUSR2 to the master: listener sockets pass to the new worker, and the
 rendered ``option idle-close-on-response`` and ``hard-stop-after`` let the old worker finish
-without failing a request. Reloads are serialised by one lock; pushes that arrive while one
-runs wait and the newest wins (older generations are refused with 409 by the caller).
+without failing a request. A reload the master refuses ("Loading failure", e.g. an address
+already taken) leaves the old workers serving; the last known good goes back on disk.
+Reloads are serialised by one lock; pushes that arrive while one runs wait and the newest
+wins (older generations are refused with 409 by the caller).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ LOG = logging.getLogger(__name__)
 START_TIMEOUT = 10.0
 RELOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+RESIGNAL_AFTER = 0.25
 
 
 class ConfigRejected(Exception):
@@ -46,11 +50,16 @@ class ConfigRejected(Exception):
 
 
 class ReloadFailed(Exception):
-    """haproxy did not come up with the new configuration; the old one was restored."""
+    """haproxy did not come up with the new configuration; the old one was restored.
 
-    def __init__(self, output: str) -> None:
+    ``old_workers_serve``: the master refused the new configuration ("Loading failure") and
+    its workers go on serving the previous one, so no rollback reload is needed.
+    """
+
+    def __init__(self, output: str, *, old_workers_serve: bool = False) -> None:
         super().__init__(output)
         self.output = output
+        self.old_workers_serve = old_workers_serve
 
 
 @dataclass
@@ -77,6 +86,8 @@ class HaproxyManager:
         self.state = self._load_state()
         self.last_reload_ok: bool | None = None
         self.last_reload_output: str | None = None
+        # Reloads this agent made (SIGUSR2 that haproxy confirmed); runtime changes make none.
+        self.reloads = 0
         self._run_fd: int | None = None
         for sub in ("certs", "run", "log"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
@@ -140,14 +151,13 @@ class HaproxyManager:
         return self.master_pid() is not None
 
     # -- validation and files ------------------------------------------------------------
-    async def validate(self, cfg_path: Path) -> None:
+    async def validate(self, cfg_path: Path, *, cwd: Path | None = None) -> None:
         proc = await asyncio.create_subprocess_exec(
             self.binary,
-            "-c",
-            "-q",
+            "-c",  # not -q: it silences the alerts the controller needs to see
             "-f",
             str(cfg_path),
-            cwd=self.base,
+            cwd=cwd or self.base,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -175,34 +185,55 @@ class HaproxyManager:
     async def apply(self, push: ConfigPush) -> str:
         """Validate and apply ``push``; returns "unchanged", "started" or "reloaded".
 
-        The caller holds ``self.lock``. On a failed reload the last known good configuration
-        is put back and reloaded, and ``ReloadFailed`` carries haproxy's output.
+        The caller holds ``self.lock``. A refused configuration changes nothing: it is checked
+        in a staging directory with its own files, so the running haproxy, the applied config
+        and the certificates stay as they were. On a failed reload the last known good
+        configuration is put back and reloaded, and ``ReloadFailed`` carries haproxy's output.
         """
         digest = config_hash(push)
         if digest == self.state.config_hash and self.running:
             self.state.generation = push.generation
             self._save_state()
             return "unchanged"
+        await self._validate_staged(push)
         self._write_files(push.files)
         candidate = self.base / "haproxy.cfg.new"
         candidate.write_text(push.haproxy_cfg)
-        await self.validate(candidate)
         lkg = self.base / "haproxy.cfg.lkg"
         if self.cfg_path.exists():
             os.replace(self.cfg_path, lkg)
         os.replace(candidate, self.cfg_path)
         try:
             action = await self._start_or_reload()
-        except ReloadFailed:
+        except ReloadFailed as failed:
             if lkg.exists():
+                # The last known good goes back on disk so the next reload starts from it;
+                # it only needs loading again if the failure left nothing serving it.
                 os.replace(lkg, self.cfg_path)
-                with contextlib.suppress(ReloadFailed):
-                    await self._start_or_reload()
+                if not failed.old_workers_serve:
+                    with contextlib.suppress(ReloadFailed):
+                        await self._start_or_reload()
             raise
         self._prune_files(push.files)
         self.state = AppliedState(generation=push.generation, config_hash=digest)
         self._save_state()
         return action
+
+    async def _validate_staged(self, push: ConfigPush) -> None:
+        """``haproxy -c`` on ``push`` in ``.staging/``, laid out like the live directory."""
+        staging = self.base / ".staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "certs").mkdir(parents=True)
+        (staging / "run").mkdir()
+        try:
+            for item in push.files:
+                fd = os.open(staging / "certs" / item.name, os.O_WRONLY | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(item.content)
+            (staging / "haproxy.cfg").write_text(push.haproxy_cfg)
+            await self.validate(Path("haproxy.cfg"), cwd=staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def record_runtime(self, push: ConfigPush) -> None:
         """Store ``push`` as applied without reloading (its changes were made live)."""
@@ -266,14 +297,21 @@ class HaproxyManager:
             return
         offset = self._log_size()
         os.kill(pid, signal.SIGUSR2)
-        deadline = time.monotonic() + RELOAD_TIMEOUT
+        signalled = time.monotonic()
+        deadline = signalled + RELOAD_TIMEOUT
         while time.monotonic() < deadline:
             text = self._log_since(offset)
+            if "Reloading HAProxy" not in text and time.monotonic() - signalled > RESIGNAL_AFTER:
+                # Measured on 2.6: a master that has just failed a reload re-executes itself
+                # and loses a SIGUSR2 that arrives meanwhile (no "Reloading" line): resend.
+                os.kill(pid, signal.SIGUSR2)
+                signalled = time.monotonic()
             if "Loading failure" in text:
                 self._record(False, offset)
-                raise ReloadFailed(text)
+                raise ReloadFailed(text, old_workers_serve=True)
             if "Loading success" in text:
                 self._record(True, offset)
+                self.reloads += 1
                 return
             await asyncio.sleep(0.01)
         self._record(False, offset)

@@ -27,7 +27,7 @@ from portico.agent.haproxy import HaproxyManager, ReloadFailed
 from portico.wire.agent_api import API_VERSION, AgentInfo, CertificateUpdate
 
 LOG = logging.getLogger(__name__)
-GRACEFUL_SHUTDOWN_SECONDS = 1
+GRACEFUL_SECONDS = 2
 
 
 def detect_info(config: AgentConfig) -> AgentInfo:
@@ -82,9 +82,8 @@ async def serve_agent(config: AgentConfig) -> None:
         ssl_cert_reqs=ssl.CERT_REQUIRED,
         log_level="warning",
         lifespan="off",
-        # An idle kept-alive TLS connection that the controller does not close would hold
-        # the stop for asyncio's 30 s SSL shutdown timeout: the amphora is going away.
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # Idle pooled connections of a controller never answer TLS close_notify; do not wait.
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
     await _AgentServer(uv_config, manager).serve()
 
@@ -101,9 +100,11 @@ class _AgentServer(uvicorn.Server):
         self._manager = manager
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().shutdown(sockets)
+        # haproxy first: closing the HTTPS connections can wait on TLS close_notify from
+        # controllers that are not reading, and the compute driver kills a slow agent.
         async with self._manager.lock:
             await self._manager.stop()
+        await super().shutdown(sockets)
 
 
 def run_agent(config: AgentConfig) -> None:

@@ -17,7 +17,7 @@ from portico.wire.agent_api import ServerOp
 from portico.wire.capabilities import Capability
 
 _SECTION = re.compile(r"^(frontend|backend|listen|global|defaults)\b")
-_SERVER = re.compile(r"^\s+server (\S+) (\S+) (.*)$")
+_SERVER = re.compile(r"^\s+server (\S+) (\S+)(?: (.*))?$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _parse(text: str) -> tuple[list[str], dict[str, dict[str, _Server]]]:
         match = _SERVER.match(line)
         if match and section:
             name, address, options = match.groups()
-            servers.setdefault(section, {})[name] = _Server(address, options)
+            servers.setdefault(section, {})[name] = _Server(address, options or "")
             continue
         skeleton.append(line)
     return skeleton, servers
@@ -88,7 +88,7 @@ def plan_runtime(old_text: str, new_text: str, target: RenderTarget) -> list[Ser
                         server=name,
                         address=address.strip("[]"),
                         port=int(port),
-                        options=server.static_options() + f" weight {server.weight}",
+                        options=f"{server.static_options()} weight {server.weight}".strip(),
                         state="maint" if server.disabled else "ready",
                     )
                 )

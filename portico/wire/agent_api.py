@@ -110,6 +110,11 @@ class HaproxyStatus(_Body):
     config_hash: str | None = None
     last_reload_ok: bool | None = None
     last_reload_output: str | None = None
+    # Reloads made by this agent process since it started (runtime changes make none), and
+    # the master's current workers: both let an operator (and tests) see that a change was
+    # made live. Added within 1.0: an older agent leaves the defaults.
+    reloads: int = 0
+    worker_pids: list[int] = Field(default_factory=list)
 
 
 class HaproxyAction(_Body):
