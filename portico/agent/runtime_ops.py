@@ -16,7 +16,7 @@ from portico.agent.runtime_socket import RuntimeApiError, checked
 from portico.wire.agent_api import ServerOp
 
 LOG = logging.getLogger(__name__)
-DELETE_DEADLINE = 5.0
+DELETE_DEADLINE = 1.0
 
 
 async def apply_ops(socket_path: Path, ops: list[ServerOp]) -> bool:
@@ -57,14 +57,24 @@ async def _add(sock: Path, op: ServerOp, target: str) -> None:
 
 
 async def _delete(sock: Path, target: str) -> None:
+    """Take the server out of rotation, then remove it once nothing is attached to it.
+
+    ``del server`` is refused while a connection is attached, and a keep-alive client keeps
+    its server connection attached for as long as it stays connected. Past a short deadline
+    the server stays in maintenance (it takes no new request) instead of forcing a reload
+    that would gain nothing: the stored configuration no longer has it, so the next reload
+    removes it for good.
+    """
     await checked(sock, f"set server {target} state maint")
     deadline = time.monotonic() + DELETE_DEADLINE
     while True:
         try:
             await checked(sock, f"del server {target}")
             return
-        except RuntimeApiError:
-            # Refused while connections drain; give them a moment, within a deadline.
-            if time.monotonic() > deadline:
+        except RuntimeApiError as exc:
+            if "still has connections" not in str(exc):
                 raise
+            if time.monotonic() > deadline:
+                LOG.info("%s stays in maintenance until the next reload: %s", target, exc)
+                return
             await asyncio.sleep(0.02)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from portico.render.capabilities import FULL, RenderTarget
@@ -202,3 +203,20 @@ def test_an_op_haproxy_refuses_falls_back_to_a_reload_of_the_new_config(
     assert agent.runtime(2, new, [bogus]).action == "reloaded"
     assert agent.status().generation == 2
     assert pool.served(4) == {"b0": 2, "b1": 2}
+
+
+def test_removing_a_member_a_keepalive_client_holds_causes_no_reload_and_no_error(
+    agent: AgentHandle, three: list[Backend]
+) -> None:
+    b0, b1, _ = three
+    pool = Pool(agent, {"b0": b0.port, "b1": b1.port})
+    with httpx.Client(timeout=5) as held:
+        url = f"http://127.0.0.1:{pool.port}/"
+        first = {held.get(url).text for _ in range(2)}
+        assert first == {"b0", "b1"}  # this connection is attached to both servers now
+        assert pool.change({"b0": b0.port}) == "unchanged"
+        pool.assert_no_reload()
+        # Still attached, b1 cannot be deleted yet: it takes no request meanwhile.
+        assert pool.server_rows().get("b1", ("MAINT", None))[0] == "MAINT"
+        assert {held.get(url).text for _ in range(4)} == {"b0"}
+    assert pool.served(3) == {"b0": 3}
