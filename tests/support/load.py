@@ -83,26 +83,13 @@ class Load:
         deadline = time.monotonic() + self.seconds
         interval = 1.0 / self.rate
         conn: http.client.HTTPConnection | None = None
-        headers = {} if keepalive else {"Connection": "close"}
+        headers: dict[str, str] = {} if keepalive else {"Connection": "close"}
         next_at = time.monotonic()
         for _ in range(self.max_per_thread):
             if self._stop.is_set() or time.monotonic() > deadline:
                 break
-            if conn is None:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
-            try:
-                conn.request("GET", "/", headers=headers)
-                response = conn.getresponse()
-                body = response.read().decode(errors="replace")
-                if 200 <= response.status < 300:
-                    self._record(body, None)
-                else:
-                    self._record(None, f"HTTP {response.status}")
-                if not keepalive or response.will_close:
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                self._record(None, type(exc).__name__)
+            conn = conn or http.client.HTTPConnection(self.host, self.port, timeout=5)
+            if not self._one(conn, headers) or not keepalive:
                 conn.close()
                 conn = None
             next_at += interval
@@ -113,3 +100,18 @@ class Load:
                 next_at = time.monotonic()  # behind: do not burst to catch up
         if conn is not None:
             conn.close()
+
+    def _one(self, conn: http.client.HTTPConnection, headers: dict[str, str]) -> bool:
+        """One request, counted; False when the connection cannot be used again."""
+        try:
+            conn.request("GET", "/", headers=headers)
+            response = conn.getresponse()
+            body = response.read().decode(errors="replace")
+        except (OSError, http.client.HTTPException) as exc:
+            self._record(None, type(exc).__name__)
+            return False
+        if 200 <= response.status < 300:
+            self._record(body, None)
+        else:
+            self._record(None, f"HTTP {response.status}")
+        return not response.will_close
