@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,3 +196,29 @@ def test_an_amphora_whose_agent_died_is_replaced_and_its_haproxy_stopped(
     assert not (tmp_path / "amphorae" / first.id).exists()
     assert len(amphora_pids(tmp_path)) == 2
     assert get_through(_vip(api, lb_id, 8084)).text == "b0"
+
+
+def test_delete_does_not_wait_on_the_controllers_kept_alive_connections(
+    api: TestClient, amphora_settings: Settings, servers: list[Backend], tmp_path: Path
+) -> None:
+    """The agent stops while this controller's pool still holds a TLS connection to it.
+
+    An idle TLS connection the controller never closes used to hold the agent's graceful
+    stop until the compute driver's SIGKILL, 10 s later, for every deleted load balancer.
+    """
+    db = _db(api)
+    lb_id = _create(api, servers[0], 8085)
+    assert api.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true").status_code == 204
+
+    async def create_then_delete() -> float:
+        provider = _controller(amphora_settings, db)
+        try:
+            await provider.apply(_snapshot(db, lb_id))  # leaves kept-alive connections
+            started = time.monotonic()
+            await provider.delete(_snapshot(db, lb_id))
+            return time.monotonic() - started
+        finally:
+            await provider.aclose()
+
+    assert asyncio.run(create_then_delete()) < 5.0
+    assert amphora_pids(tmp_path) == []
