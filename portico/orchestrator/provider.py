@@ -11,11 +11,13 @@ controller can never roll an amphora back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import fcntl
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy.orm import Session
@@ -24,7 +26,7 @@ from portico.db.engine import Database
 from portico.domain.constants import AmphoraStatus
 from portico.domain.errors import PermanentError, TransientError
 from portico.drivers.agent_client import AgentClient, StaleGeneration
-from portico.drivers.certs.pki import CertificateAuthority
+from portico.drivers.certs.pki import CertificateAuthority, IssuedCertificate
 from portico.drivers.compute.base import (
     AmphoraRequest,
     BootFiles,
@@ -93,8 +95,29 @@ class AmphoraProvider:
     @property
     def client(self) -> AgentClient:
         if self._client is None:
-            self._client = AgentClient(self._ca.controller_client())
+            with self._pki_lock():
+                files = self._ca.controller_client()
+            self._client = AgentClient(files)
         return self._client
+
+    @contextlib.contextmanager
+    def _pki_lock(self) -> Iterator[None]:
+        """Serialise CA creation and the controller's certificate across processes.
+
+        Several controllers share one data directory; started together, each would create
+        its own CA (or its own client key beside another's certificate) and the last writer
+        would leave the others signing with a CA nobody trusts. Under the lock the first
+        creates, the rest load what it wrote.
+        """
+        path = self.settings.data_dir / "pki.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._ca.ensure()
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def unsupported(self, feature: str) -> bool:
         return refused_feature(feature) is not None
@@ -242,7 +265,7 @@ class AmphoraProvider:
         self, amphora_id: str, lb_id: str | None
     ) -> tuple[Instance, dt.datetime]:
         """Ask the compute driver for the amphora (idempotent per id), with fresh boot files."""
-        issued = await asyncio.to_thread(self._ca.issue, amphora_id, server=True)
+        issued = await asyncio.to_thread(self._issue, amphora_id)
         request = AmphoraRequest(
             amphora_id=amphora_id,
             load_balancer_id=lb_id,
@@ -254,6 +277,10 @@ class AmphoraProvider:
             ),
         )
         return await self.compute.create(request), issued.not_after
+
+    def _issue(self, amphora_id: str) -> IssuedCertificate:
+        with self._pki_lock():
+            return self._ca.issue(amphora_id, server=True)
 
     async def _wait_for_agent(self, endpoint: str, amphora_id: str) -> None:
         deadline = time.monotonic() + self.settings.amphora_boot_timeout

@@ -9,8 +9,11 @@ haproxy from the local compute driver, and look at rows and processes, not at ca
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,3 +225,36 @@ def test_delete_does_not_wait_on_the_controllers_kept_alive_connections(
 
     assert asyncio.run(create_then_delete()) < 5.0
     assert amphora_pids(tmp_path) == []
+
+
+CA_RACER = """
+import hashlib, sys, time
+from pathlib import Path
+from portico.drivers.providers.base import ProviderContext
+from portico.orchestrator.provider import AmphoraProvider
+from portico.settings import Settings
+
+settings = Settings(data_dir=Path(sys.argv[1]), database_url="sqlite://")
+provider = AmphoraProvider(ProviderContext(settings=settings, database=None))
+while time.time() < float(sys.argv[2]):
+    pass
+provider.client  # the controller's certificate, and the CA behind it
+provider._issue("amphora")
+print(hashlib.sha256(provider._ca.ca_pem).hexdigest())
+"""
+
+
+def test_controllers_started_together_share_one_ca(tmp_path: Path) -> None:
+    """Several controllers on one data directory must not each create (and keep) a CA."""
+    start_at = time.time() + 2.0
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CA_RACER, str(tmp_path), str(start_at)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    seen = {racer.communicate(timeout=60)[0].strip() for racer in racers}
+    on_disk = hashlib.sha256((tmp_path / "pki" / "ca.pem").read_bytes()).hexdigest()
+    assert seen == {on_disk}
