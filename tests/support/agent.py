@@ -166,7 +166,8 @@ class AgentHandle:
 
     def close(self) -> None:
         try:
-            self.run(self.compute.delete(self.amphora_id))
+            # Connections first: the agent's shutdown would otherwise wait on their TLS close.
             self.run(self.client.aclose())
+            self.run(self.compute.delete(self.amphora_id))
         finally:
             self.loop.close()
