@@ -103,6 +103,12 @@ class Pushes:
                 return self._applied()
             started = time.perf_counter()
             action = "unchanged"
+            try:
+                await self.manager.validate_push(push)
+            except ConfigRejected as exc:
+                raise AgentError(
+                    400, "config_invalid", "haproxy -c refused it", exc.output
+                ) from exc
             if self.manager.running and await apply_ops(self.manager.stats_socket, change.ops):
                 self.manager.record_runtime(push)
             else:

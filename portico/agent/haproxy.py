@@ -195,7 +195,7 @@ class HaproxyManager:
             self.state.generation = push.generation
             self._save_state()
             return "unchanged"
-        await self._validate_staged(push)
+        await self.validate_push(push)
         self._write_files(push.files)
         candidate = self.base / "haproxy.cfg.new"
         candidate.write_text(push.haproxy_cfg)
@@ -219,7 +219,7 @@ class HaproxyManager:
         self._save_state()
         return action
 
-    async def _validate_staged(self, push: ConfigPush) -> None:
+    async def validate_push(self, push: ConfigPush) -> None:
         """``haproxy -c`` on ``push`` in ``.staging/``, laid out like the live directory."""
         staging = self.base / ".staging"
         shutil.rmtree(staging, ignore_errors=True)
@@ -236,7 +236,11 @@ class HaproxyManager:
             shutil.rmtree(staging, ignore_errors=True)
 
     def record_runtime(self, push: ConfigPush) -> None:
-        """Store ``push`` as applied without reloading (its changes were made live)."""
+        """Store ``push`` as applied without reloading (its changes were made live).
+
+        The caller validated ``push`` first (``validate_push``), so a later reload of the
+        stored configuration cannot be refused for what was made live.
+        """
         self._write_files(push.files)
         tmp = self.base / "haproxy.cfg.new"
         tmp.write_text(push.haproxy_cfg)

@@ -220,3 +220,20 @@ def test_removing_a_member_a_keepalive_client_holds_causes_no_reload_and_no_erro
         assert pool.server_rows().get("b1", ("MAINT", None))[0] == "MAINT"
         assert {held.get(url).text for _ in range(4)} == {"b0"}
     assert pool.served(3) == {"b0": 3}
+
+
+def test_a_runtime_change_whose_config_haproxy_refuses_is_not_made_live(
+    agent: AgentHandle, three: list[Backend]
+) -> None:
+    from portico.drivers.agent_client import ConfigInvalid
+    from portico.wire.agent_api import ServerOp
+
+    b0, b1, _ = three
+    pool = Pool(agent, {"b0": b0.port, "b1": b1.port})
+    broken = pool.text.replace("weight 1", "weight 3 no-such-keyword", 1)
+    weight = ServerOp(op="weight", backend="pool1:fe1", server="b0", weight=3)
+    with pytest.raises(ConfigInvalid, match="no-such-keyword"):
+        agent.runtime(2, broken, [weight])
+    pool.generation = 1
+    pool.assert_no_reload()
+    assert pool.server_rows()["b0"] == ("no check", 1)
