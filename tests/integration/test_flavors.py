@@ -96,9 +96,9 @@ def test_profile_data_with_a_value_the_provider_refuses_is_501(client: TestClien
 
 
 def test_profile_for_a_provider_not_enabled_is_400(client: TestClient) -> None:
-    response = make_profile(client, {}, provider="amphora")
+    response = make_profile(client, {}, provider="ovn")
     assert response.status_code == 400
-    assert response.json()["faultstring"] == "Provider 'amphora' is not enabled."
+    assert response.json()["faultstring"] == "Provider 'ovn' is not enabled."
 
 
 def test_profile_update_validates_and_refuses_null(client: TestClient) -> None:
