@@ -10,7 +10,9 @@ counts as a failure. Three series, side by side in one run:
 - portico, changes that need a reload through the API (a second listener added, deleted:
   seamless reload of the master-worker haproxy, listeners passed to the new worker);
 - a naive reference on the very configuration portico rendered, same backends, same load:
-  ``haproxy -D -sf OLD`` per change (a new process binds its own sockets, no fd passing).
+  ``haproxy -D -sf OLD`` per change (a new process binds its own sockets, no fd passing);
+  and the same again without ``option idle-close-on-response``, as haproxy behaves unless
+  told otherwise.
 
 Changes are paced (one every ``--pace`` seconds at most) so every series sees the same rhythm.
 
@@ -188,12 +190,20 @@ def portico_series(
     return rows, rendered, vip
 
 
-def naive_series(rendered: str, vip: str, work: Path, args: argparse.Namespace) -> Row:
-    """The same configuration on another port, restarted with ``haproxy -D -sf OLD``."""
+def naive_series(
+    rendered: str, vip: str, work: Path, args: argparse.Namespace, *, idle_close: bool
+) -> Row:
+    """The same configuration on another port, restarted with ``haproxy -D -sf OLD``.
+
+    Without ``idle_close`` the configuration loses ``option idle-close-on-response`` (haproxy's
+    default behaviour: an old process closes idle keep-alive connections at once).
+    """
     port = free_port()
     base = rendered.replace(f"{vip}:8080", f"127.0.0.1:{port}")
+    if not idle_close:
+        base = base.replace("    option idle-close-on-response\n", "")
     # Its own working directory: the stats socket path in the config is relative.
-    home = work / "naive"
+    home = work / f"naive-{idle_close}"
     (home / "run").mkdir(parents=True)
     extra = f"\nfrontend extra\n    bind 127.0.0.1:{free_port()}\n    mode http\n"
     default_backend = re.search(r"^\s+default_backend (\S+)", base, re.MULTILINE)
@@ -223,6 +233,8 @@ def naive_series(rendered: str, vip: str, work: Path, args: argparse.Namespace) 
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
     variant = "naive: haproxy -D -sf OLD (no fd passing)"
+    if not idle_close:
+        variant = "naive, also without idle-close-on-response"
     return Row(variant, args.changes, seconds, tally, args.changes)
 
 
@@ -259,7 +271,8 @@ def main() -> None:
             httpx.Client(base_url=server.url, timeout=30) as client,
         ):
             rows, rendered, vip = portico_series(client, work / "data", servers, args)
-            rows.append(naive_series(rendered, vip, work, args))
+            for idle_close in (True, False):
+                rows.append(naive_series(rendered, vip, work, args, idle_close=idle_close))
     report(rows, args)
 
 
