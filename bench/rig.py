@@ -66,7 +66,15 @@ def haproxy(config: str, workdir: Path, name: str) -> Iterator[subprocess.Popen[
     path = workdir / f"{name}.cfg"
     path.write_text(config)
     with (workdir / f"{name}.log").open("ab") as log:
-        proc = subprocess.Popen(["haproxy", "-db", "-f", str(path)], stdout=log, stderr=log)
+        # Its own session, as the agent starts haproxy: with the kernel's autogroup
+        # scheduling a session is a scheduling group, and a proxy sharing wrk's group would
+        # be scheduled differently from the one under test on a busy machine.
+        proc = subprocess.Popen(
+            ["haproxy", "-db", "-f", str(path)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     try:
         yield proc
     finally:
