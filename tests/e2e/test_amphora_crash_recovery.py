@@ -29,7 +29,7 @@ from tests.support.processes import PorticoProcess, free_port, start_portico
 V2 = "/v2/lbaas"
 AMPHORAE = "/v2/octavia/amphorae"
 CONVERGE_DEADLINE = 60.0
-ROUNDS = 2
+ROUNDS = 3
 AMPHORA_ENV = {
     "PORTICO_DEFAULT_PROVIDER_DRIVER": "amphora",
     "PORTICO_COMPUTE_DRIVER": "local",
@@ -181,25 +181,33 @@ def _converge(cluster: Cluster, client: httpx.Client) -> None:
     _assert_no_leak(client, cluster.data_dir)
 
 
-def _kill_points(rng: random.Random, data_dir: Path) -> list[Callable[[], None]]:
-    """How long to let the first server work before the kill, one per step."""
+def _kill_points(round_: int, data_dir: Path) -> list[Callable[[], None]]:
+    """When to kill the server during the create, the update and the delete.
 
-    def amphora_dir_appears() -> None:
+    Round 0 kills the create while its amphora boots (its directory has appeared beside the
+    steady load balancer's: the row is BOOTING, the agent starting); later rounds use seeded
+    random delays. A pass converging an update or a delete takes some 50-250 ms here, so
+    short delays land inside it, or just before or after it.
+    """
+    rng = random.Random(4000 + round_)
+
+    def amphora_booting() -> None:
         root = data_dir / "amphorae"
-        wait_for(lambda: root.exists() and any(root.iterdir()), timeout=20, interval=0.002)
+        wait_for(lambda: len(list(root.iterdir())) >= 2, timeout=20, interval=0.002)
 
-    def delay() -> None:
-        time.sleep(rng.uniform(0.0, 0.8))
+    def delay(low: float, high: float) -> Callable[[], None]:
+        seconds = rng.uniform(low, high)
+        return lambda: time.sleep(seconds)
 
-    return [amphora_dir_appears if rng.random() < 0.5 else delay, delay, delay]
+    at_create = amphora_booting if round_ == 0 else delay(0.05, 0.6)
+    return [at_create, delay(0.0, 0.25), delay(0.0, 0.25)]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_kill_during_create_update_delete_converges_without_leaks(
     cluster: Cluster, round_: int
 ) -> None:
-    rng = random.Random(4000 + round_)
-    at_create, at_update, at_delete = _kill_points(rng, cluster.data_dir)
+    at_create, at_update, at_delete = _kill_points(round_, cluster.data_dir)
     port = free_port()
     with backends(3) as servers:
         client = cluster.start()
