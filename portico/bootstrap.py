@@ -77,6 +77,7 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
                     await asyncio.wait_for(task, timeout=SHUTDOWN_SECONDS)
                 except TimeoutError:
                     LOG.warning("reconciler did not stop within %ss; cancelled", SHUTDOWN_SECONDS)
+            await close_providers(providers)
             db.dispose()
 
     ctx = ApiContext(
@@ -118,9 +119,25 @@ async def run_controller(settings: Settings) -> None:
     # Rotation runs beside the reconciler: the process that talks to agents keeps their
     # certificates valid.
     rotation = asyncio.create_task(run_rotation(settings, db))
+    providers = build_providers(settings, db)
     try:
-        await build_reconciler(settings, db).run()
+        await build_reconciler(settings, db, providers).run()
     finally:
         rotation.cancel()
         await asyncio.gather(rotation, return_exceptions=True)
+        await close_providers(providers)
         db.dispose()
+
+
+async def close_providers(providers: dict[str, Provider]) -> None:
+    """Close what providers hold open (the amphora provider's agent connections).
+
+    Amphorae outlive the controller; only this side's connections end with it.
+    """
+    for provider in providers.values():
+        aclose = getattr(provider, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:
+                LOG.exception("provider %s did not close cleanly", provider.name)
