@@ -11,13 +11,11 @@ controller can never roll an amphora back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import fcntl
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy.orm import Session
@@ -26,7 +24,7 @@ from portico.db.engine import Database
 from portico.domain.constants import AmphoraStatus
 from portico.domain.errors import PermanentError, TransientError
 from portico.drivers.agent_client import AgentClient, StaleGeneration
-from portico.drivers.certs.pki import CertificateAuthority, IssuedCertificate
+from portico.drivers.certs.pki import CertificateAuthority, ClientFiles, IssuedCertificate
 from portico.drivers.compute.base import (
     AmphoraRequest,
     BootFiles,
@@ -79,6 +77,8 @@ class AmphoraProvider:
         )
         self._compute: ComputeDriver | None = None
         self._client: AgentClient | None = None
+        self._client_files: ClientFiles | None = None
+        self._closing: set[asyncio.Future[None]] = set()
         # What this controller last pushed to each amphora (generation, configuration text),
         # to plan runtime changes. Empty after a restart: the first pass pushes in full, and
         # the agent answers "unchanged" when the hash matches what it runs.
@@ -94,30 +94,15 @@ class AmphoraProvider:
 
     @property
     def client(self) -> AgentClient:
-        if self._client is None:
-            with self._pki_lock():
-                files = self._ca.controller_client()
-            self._client = AgentClient(files)
+        """The agent client, rebuilt when the controller's client certificate is renewed."""
+        files = self._client_files
+        if self._client is None or files is None or self._ca.client_needs_renewal(files):
+            old = self._client
+            self._client_files = self._ca.controller_client()
+            self._client = AgentClient(self._client_files)
+            if old is not None:
+                self._closing.add(asyncio.ensure_future(old.aclose()))
         return self._client
-
-    @contextlib.contextmanager
-    def _pki_lock(self) -> Iterator[None]:
-        """Serialise CA creation and the controller's certificate across processes.
-
-        Several controllers share one data directory; started together, each would create
-        its own CA (or its own client key beside another's certificate) and the last writer
-        would leave the others signing with a CA nobody trusts. Under the lock the first
-        creates, the rest load what it wrote.
-        """
-        path = self.settings.data_dir / "pki.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                self._ca.ensure()
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def unsupported(self, feature: str) -> bool:
         return refused_feature(feature) is not None
@@ -279,8 +264,7 @@ class AmphoraProvider:
         return await self.compute.create(request), issued.not_after
 
     def _issue(self, amphora_id: str) -> IssuedCertificate:
-        with self._pki_lock():
-            return self._ca.issue(amphora_id, server=True)
+        return self._ca.issue(amphora_id, server=True)
 
     async def _wait_for_agent(self, endpoint: str, amphora_id: str) -> None:
         deadline = time.monotonic() + self.settings.amphora_boot_timeout
@@ -348,3 +332,4 @@ class AmphoraProvider:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+        await asyncio.gather(*self._closing, return_exceptions=True)

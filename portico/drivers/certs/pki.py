@@ -9,9 +9,12 @@ mode 0600 and replaced atomically.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +38,12 @@ class IssuedCertificate:
 
 @dataclass(frozen=True)
 class ClientFiles:
-    """Paths the controller's HTTPS client needs."""
+    """Paths the controller's HTTPS client needs, and when its certificate expires."""
 
     ca_path: Path
     cert_path: Path
     key_path: Path
+    not_after: dt.datetime
 
 
 def _now() -> dt.datetime:
@@ -76,9 +80,29 @@ class CertificateAuthority:
     def ca_path(self) -> Path:
         return self.directory / "ca.pem"
 
-    def ensure(self) -> None:
-        """Create the CA on first use (idempotent, safe across threads)."""
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """This thread alone, and this process alone among those sharing the directory.
+
+        Several controllers share one data directory: started together, each would create
+        its own CA, or write its own client key beside another's certificate. Under the lock
+        the first creates and the rest load what it wrote.
+        """
         with self._lock:
+            self.directory.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = self.directory.parent / f"{self.directory.name}.lock"
+            with lock_path.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def ensure(self) -> None:
+        """Create the CA on first use (idempotent, safe across threads and processes)."""
+        if self._cert is not None:
+            return
+        with self._exclusive():
             if self._cert is not None:
                 return
             key_path = self.directory / "ca.key"
@@ -135,7 +159,8 @@ class CertificateAuthority:
         assert self._key is not None and self._cert is not None
         key = ec.generate_private_key(ec.SECP256R1())
         now = _now()
-        not_after = now + (validity or self.validity)
+        # Certificates keep whole seconds; so does what we record of them.
+        not_after = (now + (validity or self.validity)).replace(microsecond=0)
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         cert = (
             x509.CertificateBuilder()
@@ -157,19 +182,25 @@ class CertificateAuthority:
         )
 
     def controller_client(self) -> ClientFiles:
-        """The controller's client certificate, issued once and renewed when near expiry."""
+        """The controller's client certificate, issued once and renewed when near expiry.
+
+        Certificate and key are one file, replaced atomically, so a reader never sees a new
+        certificate beside an old key.
+        """
         self.ensure()
-        files = ClientFiles(
-            ca_path=self.ca_path,
-            cert_path=self.directory / "controller.pem",
-            key_path=self.directory / "controller.key",
-        )
-        with self._lock:
-            if files.cert_path.exists() and files.key_path.exists():
-                cert = x509.load_pem_x509_certificate(files.cert_path.read_bytes())
+        path = self.directory / "controller.pem"
+        with self._exclusive():
+            if path.exists():
+                cert = x509.load_pem_x509_certificate(path.read_bytes())
                 if cert.not_valid_after_utc - _now() > self.validity / 3:
-                    return files
+                    return self._client_files(path, cert.not_valid_after_utc)
             issued = self.issue(CONTROLLER_NAME, server=False)
-            _write_private(files.key_path, issued.private_key_pem)
-            _write_private(files.cert_path, issued.certificate_pem)
-        return files
+            _write_private(path, issued.certificate_pem + issued.private_key_pem)
+            return self._client_files(path, issued.not_after.replace(tzinfo=dt.UTC))
+
+    def _client_files(self, path: Path, not_after: dt.datetime) -> ClientFiles:
+        return ClientFiles(ca_path=self.ca_path, cert_path=path, key_path=path, not_after=not_after)
+
+    def client_needs_renewal(self, files: ClientFiles) -> bool:
+        """Whether a client built from ``files`` should be rebuilt with a renewed certificate."""
+        return files.not_after - _now() <= self.validity / 3
