@@ -27,8 +27,8 @@ from portico.drivers.compute.base import (
     InstanceStatus,
     NetworkPlug,
 )
-from portico.drivers.compute.local import _pid_alive
 from portico.drivers.compute.netns import NetnsCompute
+from portico.drivers.compute.processes import pid_alive
 from portico.settings import Settings
 from portico.wire.agent_api import ConfigPush
 from tests.conftest import wait_for
@@ -149,7 +149,7 @@ def test_amphora_in_a_namespace_serves_its_vip_and_members_then_delete_leaves_no
         pids = amphora_pids(tmp_path)
         assert pids
         amphora.run(driver.delete(amphora.id))
-        assert not any(_pid_alive(pid) for pid in pids)
+        assert not any(pid_alive(pid) for pid in pids)
         assert client.get(f"http://{VIP}/", seconds=0.5) is None
     assert amphora.run(driver.status(amphora.id)) == InstanceStatus.GONE
     assert amphora.run(driver.instances()) == []

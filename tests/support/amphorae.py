@@ -15,24 +15,7 @@ from pathlib import Path
 
 import httpx
 
-
-def _pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
+from portico.drivers.compute.processes import pid_alive, read_pid
 
 
 def amphora_pids(data_dir: Path) -> list[int]:
@@ -43,8 +26,8 @@ def amphora_pids(data_dir: Path) -> list[int]:
     pids = []
     for base in root.iterdir():
         for path in (base / "agent.pid", base / "haproxy" / "run" / "haproxy.pid"):
-            pid = _pid(path)
-            if pid is not None and _alive(pid):
+            pid = read_pid(path)
+            if pid is not None and pid_alive(pid):
                 pids.append(pid)
     return pids
 
@@ -56,10 +39,10 @@ def reap_amphorae(data_dir: Path, *, deadline: float = 10.0) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     end = time.monotonic() + deadline
-    while time.monotonic() < end and any(_alive(p) for p in pids):
+    while time.monotonic() < end and any(pid_alive(p) for p in pids):
         time.sleep(0.02)
     for pid in pids:
-        if _alive(pid):
+        if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     return pids

@@ -12,15 +12,11 @@ is only a check that the address is one; members are reached directly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
-import os
 import shutil
-import signal
 import socket
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,31 +27,14 @@ from portico.drivers.compute.base import (
     InstanceStatus,
     NetworkPlug,
 )
+from portico.drivers.compute.processes import (
+    pid_alive,
+    read_pid,
+    terminate,
+    write_atomic,
+    write_private,
+)
 from portico.settings import Settings
-
-STOP_SECONDS = 10.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child (exited, not yet reaped) is not alive.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _free_port(host: str) -> int:
@@ -83,16 +62,16 @@ class LocalCompute:
     async def create(self, request: AmphoraRequest) -> Instance:
         base = self._dir(request.amphora_id)
         config_path = base / "agent.json"
-        pid = _read_pid(base / "agent.pid")
-        if pid is not None and _pid_alive(pid) and config_path.exists():
+        pid = read_pid(base / "agent.pid")
+        if pid is not None and pid_alive(pid) and config_path.exists():
             port = json.loads(config_path.read_text())["bind_port"]
             return Instance(request.amphora_id, f"{self.host}:{port}")
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         tls = base / "tls"
         tls.mkdir(exist_ok=True, mode=0o700)
         (tls / "ca.pem").write_bytes(request.boot_files.ca_pem)
-        _write_private(tls / "agent.pem", request.boot_files.certificate_pem)
-        _write_private(tls / "agent.key", request.boot_files.private_key_pem)
+        write_private(tls / "agent.pem", request.boot_files.certificate_pem)
+        write_private(tls / "agent.key", request.boot_files.private_key_pem)
         port = _free_port(self.host)
         config: dict[str, object] = {
             "amphora_id": request.amphora_id,
@@ -128,24 +107,24 @@ class LocalCompute:
             )
         self._children[request.amphora_id] = proc
         # Written here too, so ``status`` right after ``create`` never misses it.
-        _write_atomic(base / "agent.pid", str(proc.pid))
+        write_atomic(base / "agent.pid", str(proc.pid))
         return Instance(request.amphora_id, f"{self.host}:{port}")
 
     async def status(self, compute_id: str) -> InstanceStatus:
-        pid = _read_pid(self._dir(compute_id) / "agent.pid")
-        if pid is None or not _pid_alive(pid):
+        pid = read_pid(self._dir(compute_id) / "agent.pid")
+        if pid is None or not pid_alive(pid):
             return InstanceStatus.GONE
         return InstanceStatus.RUNNING
 
     async def delete(self, compute_id: str) -> None:
         base = self._dir(compute_id)
-        agent = _read_pid(base / "agent.pid")
-        haproxy = _read_pid(base / "haproxy" / "run" / "haproxy.pid")
+        agent = read_pid(base / "agent.pid")
+        haproxy = read_pid(base / "haproxy" / "run" / "haproxy.pid")
         if agent is not None:
             # SIGTERM: the agent stops its haproxy gracefully, then exits.
-            await _terminate(agent, self._children.pop(compute_id, None))
-        if haproxy is not None and _pid_alive(haproxy):
-            await _terminate(haproxy, None)
+            await terminate(agent, self._children.pop(compute_id, None))
+        if haproxy is not None and pid_alive(haproxy):
+            await terminate(haproxy, None)
         shutil.rmtree(base, ignore_errors=True)
 
     async def plug_vip(self, compute_id: str, vip: NetworkPlug) -> None:
@@ -172,36 +151,3 @@ def _check_loopback(address: str) -> None:
             f"the local compute driver serves loopback VIPs only; {address} is not one "
             "(configure a subnet inside 127.0.0.0/8)"
         )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
-async def _terminate(pid: int, child: asyncio.subprocess.Process | None) -> None:
-    """SIGTERM, wait up to STOP_SECONDS, then SIGKILL; reaps ``child`` if it is ours."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while time.monotonic() < deadline:
-        if child is not None and child.returncode is not None:
-            return
-        if child is None and not _pid_alive(pid):
-            return
-        if child is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(child.wait(), 0.05)
-        else:
-            await asyncio.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    if child is not None:
-        await child.wait()

@@ -40,7 +40,7 @@ from portico.drivers.compute import netns_names as names
 from portico.drivers.compute.base import AmphoraRequest, Instance, InstanceStatus, NetworkPlug
 
 # Same pid-file conventions as the local driver, so its helpers apply unchanged.
-from portico.drivers.compute.local import _pid_alive, _read_pid, _terminate, _write_private
+from portico.drivers.compute.processes import pid_alive, read_pid, terminate, write_private
 from portico.settings import Settings
 
 STATE_FILE = "netns.json"
@@ -99,8 +99,8 @@ class NetnsCompute:
         base = self._dir(amphora_id)
         async with self._locked():
             state = self._state(amphora_id)
-            pid = _read_pid(base / "agent.pid")
-            if state and pid is not None and _pid_alive(pid):
+            pid = read_pid(base / "agent.pid")
+            if state and pid is not None and pid_alive(pid):
                 return self._instance(amphora_id, state)
             base.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not state:
@@ -118,8 +118,8 @@ class NetnsCompute:
 
     async def status(self, compute_id: str) -> InstanceStatus:
         state = self._state(compute_id)
-        pid = _read_pid(self._dir(compute_id) / "agent.pid")
-        if not state or pid is None or not _pid_alive(pid):
+        pid = read_pid(self._dir(compute_id) / "agent.pid")
+        if not state or pid is None or not pid_alive(pid):
             return InstanceStatus.GONE
         if state["namespace"] not in await iproute.namespaces():
             return InstanceStatus.GONE
@@ -129,13 +129,13 @@ class NetnsCompute:
         base = self._dir(compute_id)
         state = self._state(compute_id)
         namespace = state.get("namespace", names.namespace(compute_id))
-        agent = _read_pid(base / "agent.pid")
-        haproxy = _read_pid(base / "haproxy" / "run" / "haproxy.pid")
+        agent = read_pid(base / "agent.pid")
+        haproxy = read_pid(base / "haproxy" / "run" / "haproxy.pid")
         if agent is not None:
             # SIGTERM: the agent stops its haproxy gracefully, then exits.
-            await _terminate(agent, self._children.pop(compute_id, None))
-        if haproxy is not None and _pid_alive(haproxy):
-            await _terminate(haproxy, None)
+            await terminate(agent, self._children.pop(compute_id, None))
+        if haproxy is not None and pid_alive(haproxy):
+            await terminate(haproxy, None)
         async with self._locked():
             if namespace in await iproute.namespaces():
                 await _kill_remaining(namespace)
@@ -203,8 +203,8 @@ class NetnsCompute:
         tls = base / "tls"
         tls.mkdir(exist_ok=True, mode=0o700)
         (tls / "ca.pem").write_bytes(request.boot_files.ca_pem)
-        _write_private(tls / "agent.pem", request.boot_files.certificate_pem)
-        _write_private(tls / "agent.key", request.boot_files.private_key_pem)
+        write_private(tls / "agent.pem", request.boot_files.certificate_pem)
+        write_private(tls / "agent.key", request.boot_files.private_key_pem)
         config: dict[str, object] = {
             "amphora_id": request.amphora_id,
             "bind_host": mgmt_address,
