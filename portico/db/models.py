@@ -339,6 +339,8 @@ class Amphora(Timestamps, Base):
     openssl_version: Mapped[str | None] = mapped_column(String(64))
     keepalived_version: Mapped[str | None] = mapped_column(String(64))
     capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Legs on member subnets the compute driver plugged: subnet id -> the amphora's address.
+    network_legs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # What the agent confirmed it runs.
     applied_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     config_hash: Mapped[str | None] = mapped_column(String(64))

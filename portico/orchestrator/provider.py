@@ -40,7 +40,7 @@ from portico.drivers.providers.base import (
     LoadBalancerSnapshot,
     ProviderContext,
 )
-from portico.orchestrator import statuses
+from portico.orchestrator import member_networks, statuses
 from portico.orchestrator.capabilities import refused_feature
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
@@ -134,6 +134,14 @@ class AmphoraProvider:
     # -- the provider contract --------------------------------------------------------------
     async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
         amphora = await self._ensure_amphora(snapshot)
+        await member_networks.converge_legs(
+            snapshot,
+            amphora,
+            settings=self.settings,
+            compute=self.compute,
+            allocate=self._allocate_leg,
+            release=self._release_leg,
+        )
         target = RenderTarget.from_info(amphora.haproxy_version, amphora.capabilities)
         try:
             rendered = render_haproxy(snapshot.spec, target, self._options)
@@ -292,6 +300,12 @@ class AmphoraProvider:
             await self.compute.delete(compute_id)
         self._pushed.pop(amphora.id, None)
         await self._write(records.mark, amphora.id, AmphoraStatus.DELETED)
+
+    async def _allocate_leg(self, amphora_id: str, subnet_id: str, cidr: str) -> str:
+        return await self._write(records.allocate_leg, amphora_id, subnet_id=subnet_id, cidr=cidr)
+
+    async def _release_leg(self, amphora_id: str, subnet_id: str) -> None:
+        await self._write(records.release_leg, amphora_id, subnet_id=subnet_id)
 
     def _vip(self, snapshot: LoadBalancerSnapshot) -> NetworkPlug:
         spec = snapshot.spec

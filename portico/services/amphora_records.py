@@ -7,14 +7,17 @@ dies mid-boot leaves a row the next pass finds and finishes or replaces: nothing
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portico.db.base import utcnow
-from portico.db.models import Amphora
+from portico.db.models import Amphora, LoadBalancer, Member
 from portico.domain.constants import AmphoraRole, AmphoraStatus
+from portico.domain.network import pick_address
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class AmphoraRecord:
     applied_generation: int
     cert_expiration: dt.datetime | None
     image_id: str | None
+    network_legs: Mapping[str, str] = field(default_factory=dict)
 
 
 def _record(row: Amphora) -> AmphoraRecord:
@@ -45,6 +49,7 @@ def _record(row: Amphora) -> AmphoraRecord:
         applied_generation=row.applied_generation,
         cert_expiration=row.cert_expiration,
         image_id=row.image_id,
+        network_legs=dict(row.network_legs or {}),
     )
 
 
@@ -85,6 +90,7 @@ def create(
             compute_driver=compute_driver,
             image_id=image,
             capabilities=[],
+            network_legs={},
             applied_generation=0,
             created_at=now,
             updated_at=now,
@@ -155,6 +161,42 @@ def certificates_due(session: Session, *, before: dt.datetime) -> list[AmphoraRe
 
 def record_certificate(session: Session, amphora_id: str, *, expiration: dt.datetime) -> None:
     _update(session, amphora_id, cert_expiration=expiration, cert_busy=False)
+
+
+def allocate_leg(session: Session, amphora_id: str, *, subnet_id: str, cidr: str) -> str:
+    """The amphora's address on a member subnet: kept if it has one, else a free one recorded.
+
+    Free means used by no other amphora's leg, no VIP and no member on that subnet.
+    """
+    row = session.get(Amphora, amphora_id, with_for_update=True)
+    if row is None:
+        raise LookupError(amphora_id)
+    legs = dict(row.network_legs or {})
+    if subnet_id in legs:
+        return legs[subnet_id]
+    taken = {
+        address
+        for other in session.scalars(select(Amphora).where(Amphora.status != AmphoraStatus.DELETED))
+        for leg_subnet, address in (other.network_legs or {}).items()
+        if leg_subnet == subnet_id
+    }
+    taken.update(
+        session.scalars(
+            select(LoadBalancer.vip_address).where(LoadBalancer.vip_subnet_id == subnet_id)
+        )
+    )
+    taken.update(session.scalars(select(Member.address).where(Member.subnet_id == subnet_id)))
+    address = pick_address(cidr, taken=taken.__contains__, rng=random.Random())
+    legs[subnet_id] = address
+    _update(session, amphora_id, network_legs=legs)
+    return address
+
+
+def release_leg(session: Session, amphora_id: str, *, subnet_id: str) -> None:
+    row = session.get(Amphora, amphora_id, with_for_update=True)
+    if row is not None and subnet_id in (row.network_legs or {}):
+        legs = {k: v for k, v in row.network_legs.items() if k != subnet_id}
+        _update(session, amphora_id, network_legs=legs)
 
 
 def mark(session: Session, amphora_id: str, status: AmphoraStatus) -> None:

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("openssl_version", sa.String(length=64), nullable=True),
         sa.Column("keepalived_version", sa.String(length=64), nullable=True),
         sa.Column("capabilities", sa.JSON(), nullable=False),
+        sa.Column("network_legs", sa.JSON(), nullable=False),
         sa.Column("applied_generation", sa.BigInteger(), nullable=False),
         sa.Column("config_hash", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
