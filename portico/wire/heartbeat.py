@@ -208,17 +208,19 @@ class Reassembler:
         if frame.count == 1:
             return frame.body
         # Insertion order is arrival order: expired messages are at the front.
-        for key, pending in list(self._pending.items()):
-            if now - pending.started < self._timeout:
+        for held, waiting in list(self._pending.items()):
+            if now - waiting.started < self._timeout:
                 break
-            del self._pending[key]
+            del self._pending[held]
         key = (frame.amphora_id, frame.sequence)
-        pending = self._pending.get(key)
-        if pending is None:
+        found = self._pending.get(key)
+        if found is None:
             while len(self._pending) >= self._max_pending:
                 del self._pending[next(iter(self._pending))]
             pending = self._pending[key] = _Pending(frame.count, now)
-        elif pending.count != frame.count:
+        else:
+            pending = found
+        if pending.count != frame.count:
             del self._pending[key]
             raise HeartbeatRejected("malformed")
         pending.parts[frame.index] = frame.body
