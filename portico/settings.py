@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     netns_mgmt_cidr: str = "172.31.252.0/22"
     netns_agent_port: int = Field(default=9443, ge=1, le=65535)
 
+    run_health: bool = True
+    health_bind_host: str = "127.0.0.1"
+    health_bind_port: int = Field(default=5555, ge=1, le=65535)
+    heartbeat_interval: float = Field(default=1.0, gt=0)
+    heartbeat_secret: str | None = None
+
     subnets: list[SubnetSetting] = Field(default_factory=lambda: [SubnetSetting()])
 
     @classmethod
