@@ -21,8 +21,10 @@ from portico.db import migrate
 from portico.db.engine import Database, make_engine
 from portico.drivers.providers.base import Provider, ProviderContext
 from portico.drivers.providers.registry import load_providers
+from portico.health.receiver import HeartbeatReceiver, run_health
 from portico.orchestrator.cert_rotation import run_rotation
 from portico.reconciler.loop import Reconciler
+from portico.services.heartbeats import load_secret
 from portico.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -55,19 +57,34 @@ def build_reconciler(
     return Reconciler(db, providers, settings)
 
 
+def build_health(settings: Settings) -> HeartbeatReceiver | None:
+    """The heartbeat receiver when this process runs the health service (``run_health``)."""
+    return HeartbeatReceiver(load_secret(settings)) if settings.run_health else None
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
     """The API app; with ``with_reconciler`` the reconcile loop runs in its event loop."""
     db = build_database(settings)
     providers = build_providers(settings, db)
     reconciler = build_reconciler(settings, db, providers) if with_reconciler else None
+    # The health service runs with the controller part, as ``portico controller`` does.
+    receiver = build_health(settings) if with_reconciler else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(reconciler.run()) if reconciler else None
         rotation = asyncio.create_task(run_rotation(settings, db)) if task else None
+        health = asyncio.create_task(run_health(settings, db, receiver)) if receiver else None
         try:
             yield
         finally:
+            await _stop(health)
             if rotation is not None:
                 rotation.cancel()
                 await asyncio.gather(rotation, return_exceptions=True)
@@ -87,7 +104,10 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
         notify_change=reconciler.wake if reconciler else (lambda _lb_id: None),
         providers=providers,
     )
-    return create_app(ctx, lifespan=lifespan)
+    app = create_app(ctx, lifespan=lifespan)
+    # Its counters (accepted, rejected by reason) for diagnostics.
+    app.state.heartbeats = receiver
+    return app
 
 
 # Allocations between young-generation collections (CPython's default is 700).
@@ -119,12 +139,14 @@ async def run_controller(settings: Settings) -> None:
     # Rotation runs beside the reconciler: the process that talks to agents keeps their
     # certificates valid.
     rotation = asyncio.create_task(run_rotation(settings, db))
+    receiver = build_health(settings)
+    health = asyncio.create_task(run_health(settings, db, receiver)) if receiver else None
     providers = build_providers(settings, db)
     try:
         await build_reconciler(settings, db, providers).run()
     finally:
-        rotation.cancel()
-        await asyncio.gather(rotation, return_exceptions=True)
+        await _stop(health)
+        await _stop(rotation)
         await close_providers(providers)
         db.dispose()
 

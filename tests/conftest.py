@@ -4,6 +4,7 @@ in-process API with its reconciler running, so tests exercise the real loop."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -63,9 +64,18 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def make_settings(url: str, tmp_path: Path, **overrides: Any) -> Settings:
     # API tests run on the noop provider; amphora tests pass default_provider_driver.
     overrides.setdefault("default_provider_driver", "noop")
+    # Each test its own health service port (parallel workers), and quick heartbeats.
+    overrides.setdefault("health_bind_port", free_udp_port())
+    overrides.setdefault("heartbeat_interval", 0.2)
     return Settings(database_url=url, data_dir=tmp_path, **overrides)
 
 

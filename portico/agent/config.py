@@ -25,6 +25,11 @@ class AgentConfig(BaseModel):
     key_file: Path
     # Reported in /info; a setting so tests can stand in for an older or newer image.
     agent_version: str = portico.__version__
+    # Health services to send heartbeats to ("host:port"); none: the agent sends nothing.
+    heartbeat_targets: list[str] = Field(default_factory=list)
+    heartbeat_interval: float = Field(default=1.0, gt=0)
+    # This amphora's signing key (derived by the controller from its secret), hex.
+    heartbeat_key_hex: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> AgentConfig:

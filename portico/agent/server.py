@@ -24,6 +24,7 @@ from portico.agent import probe
 from portico.agent.app import create_agent_app
 from portico.agent.config import AgentConfig
 from portico.agent.haproxy import HaproxyManager, ReloadFailed
+from portico.agent.heartbeat_sender import HeartbeatSender
 from portico.wire.agent_api import API_VERSION, AgentInfo, CertificateUpdate
 
 LOG = logging.getLogger(__name__)
@@ -85,7 +86,20 @@ async def serve_agent(config: AgentConfig) -> None:
         # Idle pooled connections of a controller never answer TLS close_notify; do not wait.
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
-    await _AgentServer(uv_config, manager).serve()
+    beats = _start_heartbeats(config, manager)
+    try:
+        await _AgentServer(uv_config, manager).serve()
+    finally:
+        if beats is not None:
+            beats.cancel()
+            await asyncio.gather(beats, return_exceptions=True)
+
+
+def _start_heartbeats(config: AgentConfig, manager: HaproxyManager) -> asyncio.Task[None] | None:
+    if not config.heartbeat_targets or not config.heartbeat_key_hex:
+        return None
+    sender = HeartbeatSender(config, manager, key=bytes.fromhex(config.heartbeat_key_hex))
+    return asyncio.create_task(sender.run())
 
 
 class _AgentServer(uvicorn.Server):

@@ -344,6 +344,10 @@ class Amphora(Timestamps, Base):
     # What the agent confirmed it runs.
     applied_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     config_hash: Mapped[str | None] = mapped_column(String(64))
+    # What its last accepted heartbeat said (written by the health service, in batches).
+    last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    heartbeat_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    heartbeat_generation: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Certificate(Timestamps, Base):

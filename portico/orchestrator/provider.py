@@ -29,6 +29,7 @@ from portico.drivers.compute.base import (
     AmphoraRequest,
     BootFiles,
     ComputeDriver,
+    HeartbeatSetup,
     Instance,
     InstanceStatus,
     NetworkPlug,
@@ -47,8 +48,10 @@ from portico.render.errors import RenderError
 from portico.render.haproxy import RenderOptions, render_haproxy
 from portico.render.runtime_plan import plan_runtime
 from portico.services import amphora_records as records
+from portico.services import heartbeats
 from portico.services.amphora_records import AmphoraRecord
 from portico.wire.agent_api import ConfigPush, RuntimeChange, TlsFile
+from portico.wire.heartbeat import derive_key
 
 LOG = logging.getLogger(__name__)
 FLAVOR_CAPABILITIES = {
@@ -76,6 +79,7 @@ class AmphoraProvider:
             self.settings.data_dir / "pki", validity_days=self.settings.amphora_cert_validity_days
         )
         self._compute: ComputeDriver | None = None
+        self._heartbeat_secret: bytes | None = None
         self._client: AgentClient | None = None
         self._client_files: ClientFiles | None = None
         self._closing: set[asyncio.Future[None]] = set()
@@ -268,8 +272,19 @@ class AmphoraProvider:
                 certificate_pem=issued.certificate_pem,
                 private_key_pem=issued.private_key_pem,
             ),
+            heartbeat=await self._heartbeat(amphora_id),
         )
         return await self.compute.create(request), issued.not_after
+
+    async def _heartbeat(self, amphora_id: str) -> HeartbeatSetup:
+        """Where the amphora sends heartbeats, signed with its own key derived from the secret."""
+        if self._heartbeat_secret is None:
+            self._heartbeat_secret = await asyncio.to_thread(heartbeats.load_secret, self.settings)
+        return HeartbeatSetup(
+            targets=(f"{self.settings.health_bind_host}:{self.settings.health_bind_port}",),
+            key=derive_key(self._heartbeat_secret, uuid.UUID(amphora_id)),
+            interval=self.settings.heartbeat_interval,
+        )
 
     def _issue(self, amphora_id: str) -> IssuedCertificate:
         return self._ca.issue(amphora_id, server=True)

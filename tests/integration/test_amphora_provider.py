@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,12 +160,14 @@ def test_delete_removes_an_amphora_whose_boot_was_never_recorded(
     lb_id = _create(api, servers[0], 8083)
     dead = _controller(amphora_settings, db)
 
+    half = str(uuid.uuid4())  # amphora ids are UUIDs: heartbeat keys derive from them
+
     async def half_boot() -> None:
         with db.writing() as session:
             records.create(
-                session, amphora_id="a-half", lb_id=lb_id, compute_driver="local", image=None
+                session, amphora_id=half, lb_id=lb_id, compute_driver="local", image=None
             )
-        await dead._create_instance("a-half", lb_id)
+        await dead._create_instance(half, lb_id)
 
     asyncio.run(half_boot())
     assert amphora_pids(tmp_path)

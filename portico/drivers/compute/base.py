@@ -31,6 +31,35 @@ class BootFiles:
 
 
 @dataclass(frozen=True)
+class HeartbeatSetup:
+    """Where and how often the amphora's agent sends heartbeats, and its signing key."""
+
+    # "host:port" of each health service, as the controller's host reaches it; a driver
+    # whose amphorae reach the host by another address rewrites loopback hosts.
+    targets: tuple[str, ...]
+    key: bytes
+    interval: float = 1.0
+
+    def agent_fields(self, *, host: str | None = None) -> dict[str, object]:
+        """The agent config's heartbeat fields; ``host`` replaces loopback target hosts."""
+        targets = list(self.targets)
+        if host is not None:
+            targets = [_rehost(target, host) for target in targets]
+        return {
+            "heartbeat_targets": targets,
+            "heartbeat_interval": self.interval,
+            "heartbeat_key_hex": self.key.hex(),
+        }
+
+
+def _rehost(target: str, host: str) -> str:
+    name, _, port = target.rpartition(":")
+    if name.strip("[]") in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
+        return f"{host}:{port}"
+    return target
+
+
+@dataclass(frozen=True)
 class AmphoraRequest:
     amphora_id: str
     boot_files: BootFiles
@@ -38,6 +67,8 @@ class AmphoraRequest:
     availability_zone: str | None = None
     # The image or agent version to run (rotation onto a new version picks it).
     image: str | None = None
+    # None: the amphora sends no heartbeats (no health service to send them to).
+    heartbeat: HeartbeatSetup | None = None
 
 
 @dataclass(frozen=True)

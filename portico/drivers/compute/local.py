@@ -85,7 +85,10 @@ class LocalCompute:
         }
         if request.image:
             config["agent_version"] = request.image
-        config_path.write_text(json.dumps(config))
+        if request.heartbeat is not None:
+            config.update(request.heartbeat.agent_fields())
+        # Private: it holds the amphora's heartbeat key.
+        write_private(config_path, json.dumps(config).encode())
         with (base / "agent.log").open("ab") as log:
             # The child writes its own pid file (atomically, before exec'ing the agent), so
             # a controller killed right after the fork still leaves a pid file behind: the

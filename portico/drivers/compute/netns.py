@@ -217,8 +217,13 @@ class NetnsCompute:
         }
         if request.image:
             config["agent_version"] = request.image
+        if request.heartbeat is not None:
+            # The namespace's loopback is its own: the host is its management bridge address.
+            host = names.host_mgmt_address(self.mgmt_cidr).split("/")[0]
+            config.update(request.heartbeat.agent_fields(host=host))
         path = base / "agent.json"
-        path.write_text(json.dumps(config))
+        # Private: it holds the amphora's heartbeat key.
+        write_private(path, json.dumps(config).encode())
         return path
 
     async def _start_agent(self, amphora_id: str, namespace: str, config_path: Path) -> None:

@@ -1,0 +1,126 @@
+"""The health service's UDP receiver: verify, drop replays, remember, flush in batches.
+
+Each datagram is checked by ``portico.wire.heartbeat`` (signature before anything else);
+then its sequence number must exceed the highest accepted from that amphora, so a replayed
+or reordered-stale datagram changes nothing. What an amphora last said is kept in memory and
+written to the database every ``flush_interval`` in one transaction, so the database sees
+one write per batch rather than one per heartbeat. Every outcome is counted by reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+from portico.db.engine import Database
+from portico.services import heartbeats
+from portico.settings import Settings
+from portico.wire.heartbeat import (
+    HeartbeatRejected,
+    Reassembler,
+    decode_body,
+    derive_key,
+    open_frame,
+)
+
+LOG = logging.getLogger(__name__)
+FLUSH_SECONDS = 0.5
+# Derived keys kept; deriving one costs an HMAC, so only a bound on memory matters.
+KEY_CACHE = 65536
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class HeartbeatReceiver(asyncio.DatagramProtocol):
+    """Counts and remembers heartbeats; ``take_batch`` hands over what changed since last."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self._key_for = functools.lru_cache(maxsize=KEY_CACHE)(
+            functools.partial(derive_key, secret)
+        )
+        self._clock = clock
+        self._wall = wall
+        self._joiner = Reassembler()
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
+        self.latest: dict[uuid.UUID, heartbeats.HeartbeatRecord] = {}
+        self._dirty: set[uuid.UUID] = set()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        try:
+            self.receive(data)
+        except HeartbeatRejected as exc:
+            self.rejected[exc.reason] += 1
+
+    def receive(self, data: bytes) -> None:
+        frame = open_frame(data, self._key_for)
+        self._check_fresh(frame.amphora_id, frame.sequence)
+        body = self._joiner.add(frame, now=self._clock())
+        if body is None:
+            return
+        heartbeat = decode_body(frame.amphora_id, body)
+        # Checked again: another message of this amphora may have completed meanwhile.
+        self._check_fresh(frame.amphora_id, frame.sequence)
+        self.latest[frame.amphora_id] = heartbeats.HeartbeatRecord(
+            amphora_id=heartbeat.amphora_id,
+            at=self._wall(),
+            sequence=frame.sequence,
+            generation=heartbeat.generation,
+        )
+        self._dirty.add(frame.amphora_id)
+        self.accepted += 1
+
+    def _check_fresh(self, amphora_id: uuid.UUID, sequence: int) -> None:
+        last = self.latest.get(amphora_id)
+        if last is not None and sequence <= last.sequence:
+            raise HeartbeatRejected("replay")
+
+    def take_batch(self) -> list[heartbeats.HeartbeatRecord]:
+        batch = [self.latest[amphora_id] for amphora_id in self._dirty]
+        self._dirty.clear()
+        return batch
+
+    def requeue(self, batch: list[heartbeats.HeartbeatRecord]) -> None:
+        """A batch that was not written goes out with the next one (with newer values)."""
+        self._dirty.update(uuid.UUID(record.amphora_id) for record in batch)
+
+
+async def run_health(settings: Settings, db: Database, receiver: HeartbeatReceiver) -> None:
+    """Receive heartbeats on ``health_bind_host:health_bind_port`` until cancelled."""
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: receiver, local_addr=(settings.health_bind_host, settings.health_bind_port)
+    )
+    LOG.info("health service on %s:%s", settings.health_bind_host, settings.health_bind_port)
+    try:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await _flush(receiver, db)
+    finally:
+        transport.close()
+        await _flush(receiver, db)
+
+
+async def _flush(receiver: HeartbeatReceiver, db: Database) -> None:
+    batch = receiver.take_batch()
+    if not batch:
+        return
+    try:
+        await asyncio.to_thread(heartbeats.record, db, batch)
+    except Exception:
+        LOG.exception("heartbeat batch of %s not written; retried with the next", len(batch))
+        receiver.requeue(batch)
