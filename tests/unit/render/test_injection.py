@@ -162,6 +162,9 @@ def _benign(field: str, value: str) -> str:
         # TLS 1.3 names (TLS_*) go to their own keyword: keep the same split.
         parts = value.split(":")
         return ":".join("TLS_A" if p.startswith("TLS_") else ("B" if p else "") for p in parts)
+    if field == "insert_headers value":
+        # The value switches a header on ("true", any case) or off: keep that meaning.
+        return "true" if value.lower() == "true" else "benign"
     return {"http_method": "GET", "expected_codes": "200", "verify result": "0"}.get(
         field, "benign"
     )
