@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from portico import bootstrap
 from portico.settings import Settings
+from tests.support.processes import free_port
 
 PG_ADMIN_URL = os.environ.get(
     "PORTICO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -64,17 +65,11 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def make_settings(url: str, tmp_path: Path, **overrides: Any) -> Settings:
     # API tests run on the noop provider; amphora tests pass default_provider_driver.
     overrides.setdefault("default_provider_driver", "noop")
     # Each test its own health service port (parallel workers), and quick heartbeats.
-    overrides.setdefault("health_bind_port", free_udp_port())
+    overrides.setdefault("health_bind_port", free_port(socket.SOCK_DGRAM))
     overrides.setdefault("heartbeat_interval", 0.2)
     return Settings(database_url=url, data_dir=tmp_path, **overrides)
 

@@ -102,9 +102,13 @@ class HeartbeatReceiver(asyncio.DatagramProtocol):
 async def run_health(settings: Settings, db: Database, receiver: HeartbeatReceiver) -> None:
     """Receive heartbeats on ``health_bind_host:health_bind_port`` until cancelled."""
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(
-        lambda: receiver, local_addr=(settings.health_bind_host, settings.health_bind_port)
-    )
+    address = (settings.health_bind_host, settings.health_bind_port)
+    try:
+        transport, _ = await loop.create_datagram_endpoint(lambda: receiver, local_addr=address)
+    except OSError as exc:
+        # The API and the reconciler keep working; say loudly that heartbeats do not arrive.
+        LOG.error("health service cannot listen on %s:%s (%s): no heartbeats", *address, exc)
+        return
     LOG.info("health service on %s:%s", settings.health_bind_host, settings.health_bind_port)
     try:
         while True:

@@ -22,10 +22,16 @@ BIN = Path(sys.executable).parent
 STARTUP_DEADLINE = 60.0
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port free on 127.0.0.1 now (TCP by default; ``socket.SOCK_DGRAM`` for UDP)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _test_defaults() -> dict[str, str]:
+    """Noop provider unless a test asks for amphorae; each process its own health port."""
+    return {**TEST_DEFAULTS, "PORTICO_HEALTH_BIND_PORT": str(free_port(socket.SOCK_DGRAM))}
 
 
 @dataclass
@@ -80,7 +86,7 @@ def start_portico(
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
-    full_env = {**clean, **TEST_DEFAULTS, **(env or {})}
+    full_env = {**clean, **_test_defaults(), **(env or {})}
     args = [str(BIN / "portico"), command, "--host", "127.0.0.1", "--port", str(port)]
     args += ["--data-dir", str(data_dir)]
     if database_url:
@@ -126,6 +132,6 @@ def start_controller(
             args,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**clean, **TEST_DEFAULTS, **(env or {})},
+            env={**clean, **_test_defaults(), **(env or {})},
         )
     return PorticoProcess(proc=proc, url="", log=log)
