@@ -22,22 +22,11 @@ from portico.wire.heartbeat import (
     PoolReport,
     ServerStatus,
     encode,
+    server_status,
 )
 
 LOG = logging.getLogger(__name__)
 _LISTENER_STATES = {"OPEN": "OPEN", "FULL": "FULL", "STOP": "STOP"}
-
-
-def server_status(raw: str) -> ServerStatus | None:
-    """haproxy's status column ("UP 1/3", "MAINT (via x)", "NOLB", ...) as one state word."""
-    word = raw.split(" ", 1)[0]
-    if raw == "no check":
-        return "no check"
-    if word in ("UP", "DOWN", "DRAIN", "MAINT"):
-        return word  # type: ignore[return-value]
-    if word == "NOLB":  # a server draining through its weight or agent-check
-        return "DRAIN"
-    return None
 
 
 def build_heartbeat(amphora_id: str, generation: int, rows: list[dict[str, str]]) -> Heartbeat:

@@ -376,6 +376,15 @@ class ListenerStatistics(Base):
     active_connections: Mapped[int] = mapped_column(BigInteger, default=0)
     total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
     request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    # haproxy's own values in the last heartbeat: a drop means a new haproxy process, whose
+    # counts are added to the totals above rather than replacing them.
+    raw_bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    raw_bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    raw_total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    raw_request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Sequence of the heartbeat these came from: health services that share the database
+    # write only over an older one, so no heartbeat is counted twice or after a newer one.
+    heartbeat_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 __all__ = [

@@ -3,8 +3,9 @@
 Each datagram is checked by ``portico.wire.heartbeat`` (signature before anything else);
 then its sequence number must exceed the highest accepted from that amphora, so a replayed
 or reordered-stale datagram changes nothing. What an amphora last said is kept in memory and
-written to the database every ``flush_interval`` in one transaction, so the database sees
-one write per batch rather than one per heartbeat. Every outcome is counted by reason.
+written to the database every ``flush_interval`` in one transaction (liveness, operating
+statuses rolled up from it, cumulative listener statistics), so the database sees one write
+per batch rather than one per heartbeat. Every outcome is counted by reason.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class HeartbeatReceiver(asyncio.DatagramProtocol):
             at=self._wall(),
             sequence=frame.sequence,
             generation=heartbeat.generation,
+            heartbeat=heartbeat,
         )
         self._dirty.add(frame.amphora_id)
         self.accepted += 1

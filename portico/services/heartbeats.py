@@ -19,7 +19,9 @@ from sqlalchemy import bindparam, update
 
 from portico.db.engine import Database
 from portico.db.models import Amphora
+from portico.services import heartbeat_apply
 from portico.settings import Settings
+from portico.wire.heartbeat import Heartbeat
 
 
 def load_secret(settings: Settings) -> bytes:
@@ -57,10 +59,17 @@ class HeartbeatRecord:
     at: dt.datetime
     sequence: int
     generation: int
+    # What it said; None when only the liveness fields are known.
+    heartbeat: Heartbeat | None = None
 
 
 def record(db: Database, heartbeats: Iterable[HeartbeatRecord]) -> None:
-    """Write a batch in one transaction; rows that do not exist (deleted amphorae) are skipped."""
+    """Write a batch in one transaction; rows that do not exist (deleted amphorae) are skipped.
+
+    Besides the amphora's liveness, the batch's operating statuses and listener statistics
+    are written (``heartbeat_apply``).
+    """
+    heartbeats = list(heartbeats)
     params = [
         {"b_id": h.amphora_id, "at": h.at, "seq": h.sequence, "gen": h.generation}
         for h in heartbeats
@@ -77,5 +86,11 @@ def record(db: Database, heartbeats: Iterable[HeartbeatRecord]) -> None:
             heartbeat_generation=bindparam("gen"),
         )
     )
+    reports = [
+        heartbeat_apply.Report(h.amphora_id, h.sequence, h.heartbeat)
+        for h in heartbeats
+        if h.heartbeat is not None
+    ]
     with db.writing() as session:
         session.connection().execute(statement, params)
+        heartbeat_apply.apply(session, reports)

@@ -49,6 +49,21 @@ RejectReason = Literal[
 ServerStatus = Literal["UP", "DOWN", "DRAIN", "MAINT", "no check"]
 
 
+def server_status(raw: str) -> ServerStatus | None:
+    """haproxy's status column ("UP 1/3", "MAINT (via x)", "NOLB", ...) as one state word.
+
+    Here so the agent (heartbeats) and the controller (stats read after a push) reduce it alike.
+    """
+    word = raw.split(" ", 1)[0]
+    if raw == "no check":
+        return "no check"
+    if word in ("UP", "DOWN", "DRAIN", "MAINT"):
+        return word  # type: ignore[return-value]
+    if word == "NOLB":  # a server draining through its weight or agent-check
+        return "DRAIN"
+    return None
+
+
 class HeartbeatRejected(ValueError):
     """A datagram that is not a valid heartbeat; ``reason`` is what the receiver counts."""
 

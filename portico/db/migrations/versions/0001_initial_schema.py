@@ -103,6 +103,11 @@ def upgrade() -> None:
         sa.Column("active_connections", sa.BigInteger(), nullable=False),
         sa.Column("total_connections", sa.BigInteger(), nullable=False),
         sa.Column("request_errors", sa.BigInteger(), nullable=False),
+        sa.Column("raw_bytes_in", sa.BigInteger(), nullable=False),
+        sa.Column("raw_bytes_out", sa.BigInteger(), nullable=False),
+        sa.Column("raw_total_connections", sa.BigInteger(), nullable=False),
+        sa.Column("raw_request_errors", sa.BigInteger(), nullable=False),
+        sa.Column("heartbeat_sequence", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("listener_id", "amphora_id", name=op.f("pk_listener_statistics")),
     )
     op.create_table(

@@ -1,0 +1,59 @@
+"""Listener counters kept cumulative across haproxy reloads, restarts and amphora failovers.
+
+haproxy's counters live in its worker process: a seamless reload starts a new worker whose
+``show stat`` counts from zero again (the old worker, still draining, no longer answers the
+stats socket), and so does a restarted haproxy. The health service therefore keeps, per
+listener and amphora, the total it serves and the raw values last reported: a raw value that
+grew adds the growth; one that went backwards means a new process, whose whole value is new
+traffic. A replacement amphora gets rows of its own, so summing the rows of a listener over
+its amphorae keeps counting across failovers.
+
+A reload is missed only if the new worker's counter overtakes the old worker's last value
+within one heartbeat; the traffic the old worker served after its last heartbeat is lost.
+``active_connections`` is a gauge, so it is replaced, never summed over time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CUMULATIVE = ("bytes_in", "bytes_out", "total_connections", "request_errors")
+
+
+@dataclass(frozen=True)
+class Counters:
+    bytes_in: int = 0
+    bytes_out: int = 0
+    active_connections: int = 0
+    total_connections: int = 0
+    request_errors: int = 0
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What is stored for one listener on one amphora: the totals served and the last raw."""
+
+    total: Counters
+    raw: Counters
+
+
+def restarted(last_raw: Counters, raw: Counters) -> bool:
+    """Whether the counters come from a new haproxy process (any of them went backwards)."""
+    return any(getattr(raw, name) < getattr(last_raw, name) for name in CUMULATIVE)
+
+
+def accumulate(kept: Kept | None, raw: Counters) -> Kept:
+    """The stored values after a new report of ``raw`` counters."""
+    if kept is None:
+        return Kept(total=raw, raw=raw)
+    fresh = restarted(kept.raw, raw)
+    totals = {
+        name: getattr(kept.total, name)
+        + getattr(raw, name)
+        - (0 if fresh else getattr(kept.raw, name))
+        for name in CUMULATIVE
+    }
+    return Kept(
+        total=Counters(active_connections=raw.active_connections, **totals),
+        raw=raw,
+    )
