@@ -73,6 +73,8 @@ class _State:
 def apply(session: Session, reports: Iterable[Report]) -> None:
     reports = list(reports)
     served = _served(session, [r.amphora_id for r in reports])
+    if not served:
+        return  # spares, strangers, amphorae being deleted: nothing of theirs to update
     states = _load(session, set(served.values()))
     changes: dict[tuple[_Model, str], list[str]] = defaultdict(list)
     listeners: dict[str, set[str]] = {}
@@ -94,13 +96,17 @@ def apply(session: Session, reports: Iterable[Report]) -> None:
 
 def _served(session: Session, amphora_ids: list[str]) -> dict[str, str]:
     """Amphora id -> the load balancer it serves, for amphorae that are in service."""
-    rows = session.execute(
-        select(Amphora.id, Amphora.load_balancer_id).where(
-            Amphora.id.in_(amphora_ids),
-            Amphora.load_balancer_id.is_not(None),
-            Amphora.status.not_in((AmphoraStatus.PENDING_DELETE, AmphoraStatus.DELETED)),
+    rows = (
+        session.connection()
+        .execute(
+            select(Amphora.id, Amphora.load_balancer_id).where(
+                Amphora.id.in_(amphora_ids),
+                Amphora.load_balancer_id.is_not(None),
+                Amphora.status.not_in((AmphoraStatus.PENDING_DELETE, AmphoraStatus.DELETED)),
+            )
         )
-    ).all()
+        .all()
+    )
     return {row.id: row.load_balancer_id for row in rows}
 
 
@@ -109,35 +115,39 @@ def _columns(model: _Model) -> tuple[Any, ...]:
 
 
 def _load(session: Session, lb_ids: set[str]) -> dict[str, _State]:
-    lbs = session.execute(
-        select(
-            *_columns(LoadBalancer),
-            LoadBalancer.provisioning_status,
-            LoadBalancer.applied_generation,
-        ).where(LoadBalancer.id.in_(lb_ids), LoadBalancer.provisioning_status.not_in(_GONE))
-    ).all()
+    lbs = (
+        session.connection()
+        .execute(
+            select(
+                *_columns(LoadBalancer),
+                LoadBalancer.provisioning_status,
+                LoadBalancer.applied_generation,
+            ).where(LoadBalancer.id.in_(lb_ids), LoadBalancer.provisioning_status.not_in(_GONE))
+        )
+        .all()
+    )
     states = {lb.id: _State(lb, [], [], defaultdict(list), {}) for lb in lbs}
-    for row in session.execute(
+    for row in session.connection().execute(
         select(*_columns(Listener), Listener.load_balancer_id).where(
             Listener.load_balancer_id.in_(states), Listener.provisioning_status.not_in(_GONE)
         )
     ):
         states[row.load_balancer_id].listeners.append(row)
     pool_lb: dict[str, str] = {}
-    for row in session.execute(
+    for row in session.connection().execute(
         select(*_columns(Pool), Pool.load_balancer_id).where(
             Pool.load_balancer_id.in_(states), Pool.provisioning_status.not_in(_GONE)
         )
     ):
         states[row.load_balancer_id].pools.append(row)
         pool_lb[row.id] = row.load_balancer_id
-    for row in session.execute(
+    for row in session.connection().execute(
         select(*_columns(Member), Member.pool_id).where(
             Member.pool_id.in_(pool_lb), Member.provisioning_status.not_in(_GONE)
         )
     ):
         states[pool_lb[row.pool_id]].members[row.pool_id].append(row)
-    for row in session.execute(
+    for row in session.connection().execute(
         select(*_columns(HealthMonitor), HealthMonitor.pool_id).where(
             HealthMonitor.pool_id.in_(pool_lb), HealthMonitor.provisioning_status.not_in(_GONE)
         )
@@ -204,7 +214,7 @@ def _statistics(session: Session, reports: list[Report], listeners: Mapping[str,
     table = ListenerStatistics
     stored = {
         (row.amphora_id, row.listener_id): row
-        for row in session.execute(
+        for row in session.connection().execute(
             select(
                 table.amphora_id, table.listener_id, *(getattr(table, c) for c in _STAT_COLUMNS)
             ).where(table.amphora_id.in_(listeners))
