@@ -69,7 +69,13 @@ def test_forged_replayed_and_garbage_datagrams_are_counted_and_change_nothing(
     assert isinstance(receiver, HeartbeatReceiver)
     lb_id = create_lb(amphora_client)
     wait_lb_status(amphora_client, lb_id)
-    amphora = wait_for(lambda: (row := _rows(amphora_settings, lb_id)[0]).last_heartbeat_at and row)
+
+    def current() -> Any:
+        # A heartbeat sent before the push still reports the previous generation.
+        row, generation = _rows(amphora_settings, lb_id)
+        return row if row.last_heartbeat_at and row.heartbeat_generation == generation else None
+
+    amphora = wait_for(current, timeout=15.0)
     amphora_id = uuid.UUID(amphora.id)
     secret = load_secret(amphora_settings)
     lie = Heartbeat(amphora_id=amphora.id, generation=999)
