@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portico.db.base import utcnow
-from portico.db.models import Amphora, LoadBalancer, Member
+from portico.db.models import Amphora, ListenerStatistics, LoadBalancer, Member
 from portico.domain.constants import AmphoraRole, AmphoraStatus
 from portico.domain.network import pick_address
 
@@ -201,6 +201,14 @@ def release_leg(session: Session, amphora_id: str, *, subnet_id: str) -> None:
 
 def mark(session: Session, amphora_id: str, status: AmphoraStatus) -> None:
     _update(session, amphora_id, status=status)
+    if status == AmphoraStatus.DELETED:
+        # Its counted traffic stays in the listeners' totals; its open connections are gone.
+        session.execute(
+            update(ListenerStatistics)
+            .where(ListenerStatistics.amphora_id == amphora_id)
+            .values(active_connections=0)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _update(session: Session, amphora_id: str, **values: object) -> None:
