@@ -1,12 +1,15 @@
 """Heartbeat benchmark: heartbeats verified and recorded per second on one core.
 
-Not a test: it prints figures, never asserts. For 1,000 and 10,000 simulated amphorae it
-encodes a stream of signed heartbeats (one listener, one pool of four members each, as a
-small load balancer reports), then measures on this process's one thread:
+Not a test: it prints figures, never asserts. For 1,000 and 10,000 simulated amphorae, each
+serving a load balancer (one listener, one pool of four members) that exists in a fresh
+SQLite database, it encodes a stream of signed heartbeats, then measures on this process's
+one thread:
 
 - verify: ``HeartbeatReceiver.datagram_received`` (HMAC check, replay check, inflate, parse);
-- record: the health service's batched database writes (``services.heartbeats.record``) into
-  a fresh SQLite database holding the amphora rows, one batch per heartbeat round;
+- record: the health service's batched database writes (``services.heartbeats.record``:
+  liveness, status roll-up, cumulative statistics), one batch per heartbeat round, in two
+  cases: steady (statuses unchanged, counters growing) and churn (one member of every load
+  balancer flips UP/DOWN every round, so each heartbeat writes member, pool and LB statuses);
 - forged: the cost of refusing datagrams signed with the wrong key (a flood of garbage).
 
 The target is 20,000 heartbeats verified and recorded per second. Octavia's health manager has
@@ -24,71 +27,133 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
 from portico.db import migrate
 from portico.db.base import utcnow
 from portico.db.engine import Database, make_engine
-from portico.db.models import Amphora
+from portico.db.models import Amphora, Listener, LoadBalancer, Member, Pool
 from portico.health.receiver import HeartbeatReceiver
 from portico.services import heartbeats
-from portico.wire.heartbeat import Heartbeat, ListenerReport, PoolReport, derive_key, encode
+from portico.wire.heartbeat import (
+    Heartbeat,
+    ListenerReport,
+    PoolReport,
+    ServerStatus,
+    derive_key,
+    encode,
+)
 
 SECRET = b"bench-secret"
 TARGET_PER_SECOND = 20_000
 
 
-def report(amphora_id: uuid.UUID, generation: int) -> Heartbeat:
-    listener, pool = str(uuid.uuid4()), str(uuid.uuid4())
-    return Heartbeat(
-        amphora_id=str(amphora_id),
-        generation=generation,
-        listeners={listener: ListenerReport(status="OPEN", bytes_in=12_345, total_connections=99)},
-        pools={
-            f"{pool}:{listener}": PoolReport(
-                status="UP", members={str(uuid.uuid4()): "UP" for _ in range(4)}
-            )
-        },
-    )
+@dataclass(frozen=True)
+class Site:
+    """One amphora and the ids of the load balancer it serves."""
+
+    amphora: uuid.UUID
+    lb: str
+    listener: str
+    pool: str
+    members: tuple[str, ...]
+
+    @classmethod
+    def make(cls) -> Site:
+        return cls(
+            amphora=uuid.uuid4(),
+            lb=str(uuid.uuid4()),
+            listener=str(uuid.uuid4()),
+            pool=str(uuid.uuid4()),
+            members=tuple(str(uuid.uuid4()) for _ in range(4)),
+        )
+
+    def report(self, round_: int, *, churn: bool) -> Heartbeat:
+        members: dict[str, ServerStatus] = {m: "UP" for m in self.members}
+        if churn and round_ % 2:
+            members[self.members[0]] = "DOWN"
+        traffic = ListenerReport(
+            status="OPEN", bytes_in=1_000 * (round_ + 1), total_connections=10 * (round_ + 1)
+        )
+        return Heartbeat(
+            amphora_id=str(self.amphora),
+            generation=1,
+            listeners={self.listener: traffic},
+            pools={f"{self.pool}:{self.listener}": PoolReport(status="UP", members=members)},
+        )
 
 
-def datagrams(amphorae: list[uuid.UUID], rounds: int) -> list[list[bytes]]:
+def datagrams(sites: list[Site], rounds: int, *, churn: bool) -> list[list[bytes]]:
     """One list of datagrams per round; every amphora sends once per round."""
-    keys = {a: derive_key(SECRET, a) for a in amphorae}
-    bodies = {a: report(a, 1) for a in amphorae}
+    keys = {s.amphora: derive_key(SECRET, s.amphora) for s in sites}
     return [
-        [d for a in amphorae for d in encode(bodies[a], key=keys[a], sequence=r + 1)]
+        [
+            d
+            for s in sites
+            for d in encode(s.report(r, churn=churn), key=keys[s.amphora], sequence=r + 1)
+        ]
         for r in range(rounds)
     ]
 
 
+def _rows(sites: list[Site]) -> dict[Any, list[dict[str, Any]]]:
+    now, project = utcnow(), "bench"
+    common = {"project_id": project, "created_at": now, "provisioning_status": "ACTIVE"}
+    return {
+        LoadBalancer: [
+            {**common, "id": s.lb, "provider": "amphora", "operating_status": "ONLINE",
+             "generation": 1, "applied_generation": 1, "vip_address": "127.64.0.2"}
+            for s in sites
+        ],
+        Pool: [
+            {**common, "id": s.pool, "load_balancer_id": s.lb, "protocol": "HTTP",
+             "lb_algorithm": "ROUND_ROBIN", "operating_status": "ONLINE"}
+            for s in sites
+        ],
+        Listener: [
+            {**common, "id": s.listener, "load_balancer_id": s.lb, "protocol": "HTTP",
+             "protocol_port": 80, "default_pool_id": s.pool, "operating_status": "ONLINE"}
+            for s in sites
+        ],
+        Member: [
+            {**common, "id": m, "pool_id": s.pool, "address": f"127.0.0.{i + 10}",
+             "protocol_port": 8080, "operating_status": "ONLINE"}
+            for s in sites
+            for i, m in enumerate(s.members)
+        ],
+        Amphora: [
+            {"id": str(s.amphora), "load_balancer_id": s.lb, "status": "ALLOCATED",
+             "role": "STANDALONE", "created_at": now, "capabilities": []}
+            for s in sites
+        ],
+    }  # fmt: skip
+
+
 @contextmanager
-def database(amphorae: list[uuid.UUID]) -> Iterator[Database]:
+def database(sites: list[Site]) -> Iterator[Database]:
     with tempfile.TemporaryDirectory(prefix="portico-bench-hb-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         migrate.upgrade(url)
         db = Database(make_engine(url))
-        now = utcnow()
-        rows = [
-            {"id": str(a), "status": "ALLOCATED", "created_at": now, "capabilities": []}
-            for a in amphorae
-        ]
         with db.writing() as session:
-            session.execute(insert(Amphora), rows)
+            for model, rows in _rows(sites).items():
+                session.execute(insert(model), rows)
         try:
             yield db
         finally:
             db.dispose()
 
 
-def run(count: int, rounds: int) -> dict[str, float]:
-    amphorae = [uuid.uuid4() for _ in range(count)]
-    stream = datagrams(amphorae, rounds)
+def run(count: int, rounds: int, *, churn: bool) -> dict[str, float]:
+    sites = [Site.make() for _ in range(count)]
+    stream = datagrams(sites, rounds, churn=churn)
     receiver = HeartbeatReceiver(SECRET)
     verify = record = 0.0
-    with database(amphorae) as db:
+    with database(sites) as db:
         for batch in stream:
             started = time.perf_counter()
             for datagram in batch:
@@ -99,8 +164,8 @@ def run(count: int, rounds: int) -> dict[str, float]:
             record += time.perf_counter() - started
     total = count * rounds
     assert receiver.accepted == total, (receiver.accepted, receiver.rejected)
-    forged_key = derive_key(b"not-the-secret", amphorae[0])
-    forged = encode(report(amphorae[0], 1), key=forged_key, sequence=10**12)[0]
+    forged_key = derive_key(b"not-the-secret", sites[0].amphora)
+    forged = encode(sites[0].report(0, churn=False), key=forged_key, sequence=10**12)[0]
     started = time.perf_counter()
     for _ in range(total):
         receiver.datagram_received(forged, ("127.0.0.1", 0))
@@ -120,16 +185,18 @@ def main() -> None:
     args = parser.parse_args()
     print("heartbeats per second on one core (one listener, one pool of 4 members each)")
     print(
-        f"{'amphorae':>9} {'verify':>10} {'record':>10} {'verify+record':>14} "
+        f"{'amphorae':>9} {'case':>7} {'verify':>10} {'record':>10} {'verify+record':>14} "
         f"{'forged refused':>15} {'target':>8}"
     )
     for count in args.amphorae:
         rounds = max(2, args.heartbeats // count)
-        rates = run(count, rounds)
-        print(
-            f"{count:>9,} {rates['verify']:>10,.0f} {rates['record']:>10,.0f} "
-            f"{rates['both']:>14,.0f} {rates['forged']:>15,.0f} {TARGET_PER_SECOND:>8,}"
-        )
+        for churn in (False, True):
+            rates = run(count, rounds, churn=churn)
+            print(
+                f"{count:>9,} {'churn' if churn else 'steady':>7} {rates['verify']:>10,.0f} "
+                f"{rates['record']:>10,.0f} {rates['both']:>14,.0f} "
+                f"{rates['forged']:>15,.0f} {TARGET_PER_SECOND:>8,}"
+            )
     print("Octavia: no published figure; at its 10 s interval 10,000 amphorae send 1,000/s.")
 
 
