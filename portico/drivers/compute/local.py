@@ -31,8 +31,8 @@ from portico.drivers.compute.processes import (
     pid_alive,
     read_pid,
     terminate,
+    write_agent_files,
     write_atomic,
-    write_private,
 )
 from portico.settings import Settings
 
@@ -67,28 +67,14 @@ class LocalCompute:
             port = json.loads(config_path.read_text())["bind_port"]
             return Instance(request.amphora_id, f"{self.host}:{port}")
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tls = base / "tls"
-        tls.mkdir(exist_ok=True, mode=0o700)
-        (tls / "ca.pem").write_bytes(request.boot_files.ca_pem)
-        write_private(tls / "agent.pem", request.boot_files.certificate_pem)
-        write_private(tls / "agent.key", request.boot_files.private_key_pem)
         port = _free_port(self.host)
-        config: dict[str, object] = {
-            "amphora_id": request.amphora_id,
-            "bind_host": self.host,
-            "bind_port": port,
-            "base_dir": str(base / "haproxy"),
-            "haproxy_binary": self.haproxy_binary,
-            "ca_file": str(tls / "ca.pem"),
-            "cert_file": str(tls / "agent.pem"),
-            "key_file": str(tls / "agent.key"),
-        }
-        if request.image:
-            config["agent_version"] = request.image
-        if request.heartbeat is not None:
-            config.update(request.heartbeat.agent_fields())
-        # Private: it holds the amphora's heartbeat key.
-        write_private(config_path, json.dumps(config).encode())
+        write_agent_files(
+            base,
+            request,
+            bind_host=self.host,
+            bind_port=port,
+            haproxy_binary=self.haproxy_binary,
+        )
         with (base / "agent.log").open("ab") as log:
             # The child writes its own pid file (atomically, before exec'ing the agent), so
             # a controller killed right after the fork still leaves a pid file behind: the

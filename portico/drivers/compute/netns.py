@@ -40,7 +40,12 @@ from portico.drivers.compute import netns_names as names
 from portico.drivers.compute.base import AmphoraRequest, Instance, InstanceStatus, NetworkPlug
 
 # Same pid-file conventions as the local driver, so its helpers apply unchanged.
-from portico.drivers.compute.processes import pid_alive, read_pid, terminate, write_private
+from portico.drivers.compute.processes import (
+    pid_alive,
+    read_pid,
+    terminate,
+    write_agent_files,
+)
 from portico.settings import Settings
 
 STATE_FILE = "netns.json"
@@ -199,32 +204,15 @@ class NetnsCompute:
         )
 
     def _write_agent_files(self, request: AmphoraRequest, mgmt_address: str) -> Path:
-        base = self._dir(request.amphora_id)
-        tls = base / "tls"
-        tls.mkdir(exist_ok=True, mode=0o700)
-        (tls / "ca.pem").write_bytes(request.boot_files.ca_pem)
-        write_private(tls / "agent.pem", request.boot_files.certificate_pem)
-        write_private(tls / "agent.key", request.boot_files.private_key_pem)
-        config: dict[str, object] = {
-            "amphora_id": request.amphora_id,
-            "bind_host": mgmt_address,
-            "bind_port": self.agent_port,
-            "base_dir": str(base / "haproxy"),
-            "haproxy_binary": self.haproxy_binary,
-            "ca_file": str(tls / "ca.pem"),
-            "cert_file": str(tls / "agent.pem"),
-            "key_file": str(tls / "agent.key"),
-        }
-        if request.image:
-            config["agent_version"] = request.image
-        if request.heartbeat is not None:
-            # The namespace's loopback is its own: the host is its management bridge address.
-            host = names.host_mgmt_address(self.mgmt_cidr).split("/")[0]
-            config.update(request.heartbeat.agent_fields(host=host))
-        path = base / "agent.json"
-        # Private: it holds the amphora's heartbeat key.
-        write_private(path, json.dumps(config).encode())
-        return path
+        # The namespace's loopback is its own: the host is its management bridge address.
+        return write_agent_files(
+            self._dir(request.amphora_id),
+            request,
+            bind_host=mgmt_address,
+            bind_port=self.agent_port,
+            haproxy_binary=self.haproxy_binary,
+            heartbeat_host=names.host_mgmt_address(self.mgmt_cidr).split("/")[0],
+        )
 
     async def _start_agent(self, amphora_id: str, namespace: str, config_path: Path) -> None:
         base = config_path.parent

@@ -1,5 +1,8 @@
 """Process and file chores shared by the compute drivers that run amphorae on this host.
 
+``write_agent_files`` lays out what an agent boots from (its TLS identity and JSON config),
+the same for every such driver; only where the agent listens differs.
+
 Agents are found again by pid file (they outlive the controller), so liveness is a pid check
 that treats a zombie as dead; stopping is SIGTERM, a bounded wait, then SIGKILL.
 """
@@ -8,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import time
 from pathlib import Path
+
+from portico.drivers.compute.base import AmphoraRequest
 
 STOP_SECONDS = 10.0
 
@@ -69,3 +75,42 @@ async def terminate(pid: int, child: asyncio.subprocess.Process | None) -> None:
         os.kill(pid, signal.SIGKILL)
     if child is not None:
         await child.wait()
+
+
+def write_agent_files(
+    base: Path,
+    request: AmphoraRequest,
+    *,
+    bind_host: str,
+    bind_port: int,
+    haproxy_binary: str,
+    heartbeat_host: str | None = None,
+) -> Path:
+    """The agent's certificates and config under ``base``; returns the config's path.
+
+    ``heartbeat_host`` replaces loopback heartbeat targets (an agent in a namespace reaches
+    the host at another address).
+    """
+    tls = base / "tls"
+    tls.mkdir(exist_ok=True, mode=0o700)
+    (tls / "ca.pem").write_bytes(request.boot_files.ca_pem)
+    write_private(tls / "agent.pem", request.boot_files.certificate_pem)
+    write_private(tls / "agent.key", request.boot_files.private_key_pem)
+    config: dict[str, object] = {
+        "amphora_id": request.amphora_id,
+        "bind_host": bind_host,
+        "bind_port": bind_port,
+        "base_dir": str(base / "haproxy"),
+        "haproxy_binary": haproxy_binary,
+        "ca_file": str(tls / "ca.pem"),
+        "cert_file": str(tls / "agent.pem"),
+        "key_file": str(tls / "agent.key"),
+    }
+    if request.image:
+        config["agent_version"] = request.image
+    if request.heartbeat is not None:
+        config.update(request.heartbeat.agent_fields(host=heartbeat_host))
+    path = base / "agent.json"
+    # Private: it holds the amphora's heartbeat key.
+    write_private(path, json.dumps(config).encode())
+    return path
