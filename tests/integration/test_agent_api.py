@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,24 +21,12 @@ import pytest
 
 from portico.domain.errors import TransientError
 from portico.drivers.agent_client import ConfigInvalid, StaleGeneration
-from portico.settings import Settings
 from portico.wire.agent_api import ConfigPush, TlsFile
 from tests.conftest import wait_for
-from tests.support.agent import AgentHandle, free_port, haproxy_config
-from tests.support.amphorae import get_through, reap_amphorae
+from tests.support.agent import AgentHandle, haproxy_config
+from tests.support.amphorae import get_through
 from tests.support.backends import Backend, backends
-
-
-@pytest.fixture
-def agent(settings_factory: Callable[..., Settings], tmp_path: Path) -> Iterator[AgentHandle]:
-    handle = AgentHandle.boot(settings_factory())
-    try:
-        yield handle
-    finally:
-        try:
-            handle.close()
-        finally:
-            reap_amphorae(tmp_path)
+from tests.support.processes import free_port
 
 
 @pytest.fixture

@@ -9,37 +9,24 @@ Changes that cannot be made live fall back to a reload and still converge.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from portico.render.capabilities import FULL, RenderTarget
 from portico.render.runtime_plan import plan_runtime
-from portico.settings import Settings
 from portico.wire.capabilities import Capability
 from tests.conftest import wait_for
-from tests.support.agent import AgentHandle, free_port, haproxy_config
-from tests.support.amphorae import get_through, reap_amphorae
+from tests.support.agent import AgentHandle, haproxy_config
+from tests.support.amphorae import get_through
 from tests.support.backends import Backend, backends
+from tests.support.processes import free_port
 
 NO_DYNAMIC = RenderTarget(
     haproxy_version=(2, 4),
     capabilities=frozenset(c.value for c in Capability if c != Capability.DYNAMIC_SERVERS),
 )
-
-
-@pytest.fixture
-def agent(settings_factory: Callable[..., Settings], tmp_path: Path) -> Iterator[AgentHandle]:
-    handle = AgentHandle.boot(settings_factory())
-    try:
-        yield handle
-    finally:
-        try:
-            handle.close()
-        finally:
-            reap_amphorae(tmp_path)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ keeps listener counters cumulative, even though a reload starts haproxy's counte
 from __future__ import annotations
 
 import itertools
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,10 @@ from tests.support.dataplane import (
     http_pool,
     members_by_name,
 )
+from tests.support.processes import free_port
 
 FAST_MONITOR = {"delay": 1, "timeout": 1, "max_retries": 1, "max_retries_down": 1}
 LBS = "/v2/lbaas/loadbalancers"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _stats(client: TestClient, path: str) -> dict[str, int]:
@@ -57,7 +51,7 @@ def _statuses(client: TestClient, lb_id: str, pool_id: str) -> tuple[str, str, s
 def test_stats_grow_with_traffic_and_survive_a_reload(
     amphora_client: TestClient, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     with backends(1) as web:
         lb = build_lb(
             amphora_client,
@@ -94,7 +88,7 @@ def test_stats_grow_with_traffic_and_survive_a_reload(
                 "listener": {
                     "loadbalancer_id": lb["id"],
                     "protocol": "TCP",
-                    "protocol_port": _free_port(),
+                    "protocol_port": free_port(),
                 }
             },
         )
@@ -116,7 +110,7 @@ def test_stats_grow_with_traffic_and_survive_a_reload(
 def test_a_failing_member_is_shown_by_heartbeats_alone(
     amphora_client: TestClient, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     with backends(2) as web:
         monitor = {"type": "HTTP", "url_path": "/health", "expected_codes": "200", **FAST_MONITOR}
         lb = build_lb(

@@ -9,7 +9,6 @@ mutual TLS with a CA made for the test) and talks to it with the controller's
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
@@ -33,12 +32,6 @@ from portico.wire.agent_api import (
 from tests.conftest import wait_for
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def haproxy_config(
