@@ -23,6 +23,8 @@ from portico.drivers.providers.base import Provider, ProviderContext
 from portico.drivers.providers.registry import load_providers
 from portico.health.receiver import HeartbeatReceiver, run_health
 from portico.orchestrator.cert_rotation import run_rotation
+from portico.orchestrator.provider import AmphoraProvider
+from portico.orchestrator.spares import run_spares
 from portico.reconciler.loop import Reconciler
 from portico.services.heartbeats import load_secret
 from portico.settings import Settings
@@ -62,10 +64,38 @@ def build_health(settings: Settings) -> HeartbeatReceiver | None:
     return HeartbeatReceiver(load_secret(settings)) if settings.run_health else None
 
 
-async def _stop(task: asyncio.Task[None] | None) -> None:
-    if task is not None:
+def start_housekeeping(
+    settings: Settings,
+    db: Database,
+    providers: dict[str, Provider],
+    reconciler: Reconciler,
+    receiver: HeartbeatReceiver | None,
+) -> list[asyncio.Task[None]]:
+    """The controller's background work beside the reconciler, as tasks of this loop.
+
+    Certificate rotation (the process that talks to agents keeps their certificates valid),
+    the health service when this process runs it (failovers wake the reconciler at once),
+    and the spares pool when the amphora provider is enabled and ``spares_pool_size`` > 0.
+    """
+    tasks = [asyncio.create_task(run_rotation(settings, db))]
+    if receiver is not None:
+        tasks.append(
+            asyncio.create_task(run_health(settings, db, receiver, on_failover=reconciler.wake))
+        )
+    amphora = providers.get("amphora")
+    if isinstance(amphora, AmphoraProvider) and settings.spares_pool_size > 0:
+        tasks.append(
+            asyncio.create_task(
+                run_spares(amphora.fleet, settings.spares_pool_size, settings.spares_interval)
+            )
+        )
+    return tasks
+
+
+async def _stop_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
@@ -79,15 +109,13 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(reconciler.run()) if reconciler else None
-        rotation = asyncio.create_task(run_rotation(settings, db)) if task else None
-        health = asyncio.create_task(run_health(settings, db, receiver)) if receiver else None
+        background = (
+            start_housekeeping(settings, db, providers, reconciler, receiver) if reconciler else []
+        )
         try:
             yield
         finally:
-            await _stop(health)
-            if rotation is not None:
-                rotation.cancel()
-                await asyncio.gather(rotation, return_exceptions=True)
+            await _stop_all(background)
             if reconciler is not None and task is not None:
                 reconciler.stop()
                 try:
@@ -136,17 +164,13 @@ def upgrade_database(settings: Settings) -> None:
 async def run_controller(settings: Settings) -> None:
     """The reconciler alone, polling the shared database."""
     db = build_database(settings)
-    # Rotation runs beside the reconciler: the process that talks to agents keeps their
-    # certificates valid.
-    rotation = asyncio.create_task(run_rotation(settings, db))
-    receiver = build_health(settings)
-    health = asyncio.create_task(run_health(settings, db, receiver)) if receiver else None
     providers = build_providers(settings, db)
+    reconciler = build_reconciler(settings, db, providers)
+    background = start_housekeeping(settings, db, providers, reconciler, build_health(settings))
     try:
-        await build_reconciler(settings, db, providers).run()
+        await reconciler.run()
     finally:
-        await _stop(health)
-        await _stop(rotation)
+        await _stop_all(background)
         await close_providers(providers)
         db.dispose()
 

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     health_bind_port: int = Field(default=5555, ge=1, le=65535)
     heartbeat_interval: float = Field(default=1.0, gt=0)
     heartbeat_secret: str | None = None
+    # Health services amphorae send heartbeats to ("host:port"); empty: this process's own.
+    heartbeat_targets: list[str] = Field(default_factory=list)
+    heartbeat_timeout: float = Field(default=3.0, gt=0)
+    # Circuit breaker: a count ("10") or a share of live amphorae ("20%"); empty: off.
+    failover_threshold: str | None = Field(default="10", pattern=r"^\s*\d+(\.\d+)?\s*%?\s*$")
+    spares_pool_size: int = Field(default=0, ge=0)
+    spares_interval: float = Field(default=5.0, gt=0)
 
     subnets: list[SubnetSetting] = Field(default_factory=lambda: [SubnetSetting()])
 
@@ -126,6 +133,13 @@ class Settings(BaseSettings):
         path = os.environ.get("PORTICO_CONFIG_FILE")
         toml = _TomlFileSource(settings_cls, Path(path) if path else None)
         return (init_settings, env_settings, toml)
+
+    @property
+    def effective_heartbeat_targets(self) -> list[str]:
+        """Where amphorae booted now send heartbeats: the setting, or this health service."""
+        if self.heartbeat_targets:
+            return list(self.heartbeat_targets)
+        return [f"{self.health_bind_host}:{self.health_bind_port}"]
 
     @property
     def effective_database_url(self) -> str:

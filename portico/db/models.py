@@ -344,10 +344,25 @@ class Amphora(Timestamps, Base):
     # What the agent confirmed it runs.
     applied_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     config_hash: Mapped[str | None] = mapped_column(String(64))
+    # When its agent first answered: silence is counted from here until a heartbeat arrives.
+    live_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # What its last accepted heartbeat said (written by the health service, in batches).
     last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     heartbeat_sequence: Mapped[int | None] = mapped_column(BigInteger)
     heartbeat_generation: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Event(Base):
+    """Something the controller saw or did that operators should know: failovers, alerts."""
+
+    __tablename__ = "event"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    amphora_id: Mapped[str | None] = mapped_column(ID, index=True)
+    load_balancer_id: Mapped[str | None] = mapped_column(ID, index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class Certificate(Timestamps, Base):
@@ -393,6 +408,7 @@ __all__ = [
     "AvailabilityZoneProfile",
     "Base",
     "Certificate",
+    "Event",
     "Flavor",
     "FlavorProfile",
     "HealthMonitor",

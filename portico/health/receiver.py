@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from portico.db.engine import Database
+from portico.health.staleness import StaleWatcher
 from portico.services import heartbeats
 from portico.settings import Settings
 from portico.wire.heartbeat import (
@@ -32,6 +33,7 @@ from portico.wire.heartbeat import (
 
 LOG = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5
+CHECK_SECONDS = 0.25
 # Derived keys kept; deriving one costs an HMAC, so only a bound on memory matters.
 KEY_CACHE = 65536
 
@@ -101,8 +103,19 @@ class HeartbeatReceiver(asyncio.DatagramProtocol):
         self._dirty.update(uuid.UUID(record.amphora_id) for record in batch)
 
 
-async def run_health(settings: Settings, db: Database, receiver: HeartbeatReceiver) -> None:
-    """Receive heartbeats on ``health_bind_host:health_bind_port`` until cancelled."""
+async def run_health(
+    settings: Settings,
+    db: Database,
+    receiver: HeartbeatReceiver,
+    *,
+    on_failover: Callable[[str], None] | None = None,
+) -> None:
+    """Receive heartbeats on ``health_bind_host:health_bind_port`` until cancelled.
+
+    Besides flushing what arrived every ``FLUSH_SECONDS``, every ``CHECK_SECONDS`` it looks
+    for amphorae silent for ``heartbeat_timeout`` and fails them over (``on_failover`` is
+    called with each load balancer that needs its reconciler).
+    """
     loop = asyncio.get_running_loop()
     address = (settings.health_bind_host, settings.health_bind_port)
     try:
@@ -112,21 +125,34 @@ async def run_health(settings: Settings, db: Database, receiver: HeartbeatReceiv
         LOG.error("health service cannot listen on %s:%s (%s): no heartbeats", *address, exc)
         return
     LOG.info("health service on %s:%s", settings.health_bind_host, settings.health_bind_port)
+    watcher = StaleWatcher(settings, db, on_failover=on_failover)
+    # Amphorae that ran before we listened need one timeout to be heard again.
+    trust_from = time.monotonic() + settings.heartbeat_timeout
+    flushed_at, written = time.monotonic(), True
     try:
         while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            await _flush(receiver, db)
+            await asyncio.sleep(CHECK_SECONDS)
+            if time.monotonic() - flushed_at >= FLUSH_SECONDS:
+                flushed_at, written = time.monotonic(), await _flush(receiver, db)
+            if written and time.monotonic() >= trust_from:
+                try:
+                    await watcher.check()
+                except Exception:
+                    LOG.exception("stale-amphora check failed; retrying")
     finally:
         transport.close()
         await _flush(receiver, db)
 
 
-async def _flush(receiver: HeartbeatReceiver, db: Database) -> None:
+async def _flush(receiver: HeartbeatReceiver, db: Database) -> bool:
+    """Write what arrived since the last flush; False if it could not be written."""
     batch = receiver.take_batch()
     if not batch:
-        return
+        return True
     try:
         await asyncio.to_thread(heartbeats.record, db, batch)
     except Exception:
         LOG.exception("heartbeat batch of %s not written; retried with the next", len(batch))
         receiver.requeue(batch)
+        return False
+    return True

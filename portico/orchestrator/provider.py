@@ -1,40 +1,25 @@
 """Provider ``amphora``: converges a load balancer onto amphorae running haproxy.
 
 One pass, level-triggered and idempotent (the reconciler calls it for every generation and
-after any crash): make sure the load balancer's amphora exists and answers (booting one if
-not, replacing one the compute driver lost), render the configuration for what that amphora
-reports it can run, and push it, through the runtime API when only members changed, else as
-a seamless reload. The agent refuses generations older than the one it applied, so a slow
-controller can never roll an amphora back.
+after any crash): make sure the load balancer has an amphora that answers (claiming a spare
+or booting one if not, replacing one that failed or that an operator retires), render the
+configuration for what that amphora reports it can run, and push it, through the runtime API
+when only members changed, else as a seamless reload. Amphorae being replaced are removed
+only once the replacement serves. The agent refuses generations older than the one it
+applied, so a slow controller can never roll an amphora back.
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
-import time
-import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
-
-from sqlalchemy.orm import Session
+from collections.abc import Mapping
+from typing import Any, cast
 
 from portico.db.engine import Database
 from portico.domain.constants import AmphoraStatus
 from portico.domain.errors import PermanentError, TransientError
-from portico.drivers.agent_client import AgentClient, StaleGeneration
-from portico.drivers.certs.pki import CertificateAuthority, ClientFiles, IssuedCertificate
-from portico.drivers.compute.base import (
-    AmphoraRequest,
-    BootFiles,
-    ComputeDriver,
-    HeartbeatSetup,
-    Instance,
-    InstanceStatus,
-    NetworkPlug,
-)
-from portico.drivers.compute.registry import load_compute_driver
+from portico.drivers.agent_client import StaleGeneration
+from portico.drivers.compute.base import InstanceStatus, NetworkPlug
 from portico.drivers.providers.base import (
     ApplyResult,
     InvalidMetadata,
@@ -43,15 +28,16 @@ from portico.drivers.providers.base import (
 )
 from portico.orchestrator import member_networks, statuses
 from portico.orchestrator.capabilities import refused_feature
+from portico.orchestrator.fleet import Fleet
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
 from portico.render.haproxy import RenderOptions, render_haproxy
 from portico.render.runtime_plan import plan_runtime
 from portico.services import amphora_records as records
-from portico.services import heartbeats
+from portico.services import events
 from portico.services.amphora_records import AmphoraRecord
+from portico.services.events import EventKind
 from portico.wire.agent_api import ConfigPush, RuntimeChange, TlsFile
-from portico.wire.heartbeat import derive_key
 
 LOG = logging.getLogger(__name__)
 FLAVOR_CAPABILITIES = {
@@ -63,9 +49,8 @@ FLAVOR_CAPABILITIES = {
 AVAILABILITY_ZONE_CAPABILITIES = {
     "compute_zone": "The compute availability zone to use for this loadbalancer.",
 }
-P = ParamSpec("P")
-R = TypeVar("R")
-POLL_SECONDS = 0.02
+# Amphorae on their way out of a load balancer, and whether to stop them gracefully.
+Leaving = list[tuple[AmphoraRecord, bool]]
 
 
 class AmphoraProvider:
@@ -74,39 +59,12 @@ class AmphoraProvider:
 
     def __init__(self, context: ProviderContext) -> None:
         self.settings = context.settings
-        self._db = cast(Database, context.database)
-        self._ca = CertificateAuthority(
-            self.settings.data_dir / "pki", validity_days=self.settings.amphora_cert_validity_days
-        )
-        self._compute: ComputeDriver | None = None
-        self._heartbeat_secret: bytes | None = None
-        self._client: AgentClient | None = None
-        self._client_files: ClientFiles | None = None
-        self._closing: set[asyncio.Future[None]] = set()
+        self.fleet = Fleet(self.settings, cast(Database, context.database))
         # What this controller last pushed to each amphora (generation, configuration text),
         # to plan runtime changes. Empty after a restart: the first pass pushes in full, and
         # the agent answers "unchanged" when the hash matches what it runs.
         self._pushed: dict[str, tuple[int, str]] = {}
         self._options = RenderOptions(hard_stop_after_seconds=self.settings.haproxy_hard_stop_after)
-
-    # -- lazily built edges (nothing is touched until a load balancer needs it) ----------
-    @property
-    def compute(self) -> ComputeDriver:
-        if self._compute is None:
-            self._compute = load_compute_driver(self.settings)
-        return self._compute
-
-    @property
-    def client(self) -> AgentClient:
-        """The agent client, rebuilt when the controller's client certificate is renewed."""
-        files = self._client_files
-        if self._client is None or files is None or self._ca.client_needs_renewal(files):
-            old = self._client
-            self._client_files = self._ca.controller_client()
-            self._client = AgentClient(self._client_files)
-            if old is not None:
-                self._closing.add(asyncio.ensure_future(old.aclose()))
-        return self._client
 
     def unsupported(self, feature: str) -> bool:
         return refused_feature(feature) is not None
@@ -137,12 +95,13 @@ class AmphoraProvider:
 
     # -- the provider contract --------------------------------------------------------------
     async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
-        amphora = await self._ensure_amphora(snapshot)
+        amphora, leaving = await self._ensure_amphora(snapshot)
+        fleet = self.fleet
         await member_networks.converge_legs(
             snapshot,
             amphora,
             settings=self.settings,
-            compute=self.compute,
+            compute=fleet.compute,
             allocate=self._allocate_leg,
             release=self._release_leg,
         )
@@ -161,22 +120,23 @@ class AmphoraProvider:
         ops = plan_runtime(previous, rendered.text, target) if previous else None
         try:
             if ops:
-                result = await self.client.runtime(
+                result = await fleet.client.runtime(
                     endpoint, amphora.id, RuntimeChange(ops=ops, config=push)
                 )
             else:
-                result = await self.client.push(endpoint, amphora.id, push)
+                result = await fleet.client.push(endpoint, amphora.id, push)
         except StaleGeneration as exc:
             # Another controller applied a newer generation: read it again and converge.
             raise TransientError(str(exc)) from exc
         self._pushed[amphora.id] = (result.generation, rendered.text)
-        await self._write(
+        await fleet.write(
             records.record_applied,
             amphora.id,
             generation=result.generation,
             config_hash=result.config_hash,
         )
-        stats = await self.client.stats(endpoint, amphora.id)
+        stats = await fleet.client.stats(endpoint, amphora.id)
+        await self._remove_leaving(snapshot, amphora, leaving)
         return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
 
     def _base(self, amphora: AmphoraRecord) -> str | None:
@@ -192,139 +152,96 @@ class AmphoraProvider:
         return pushed[1]
 
     async def delete(self, snapshot: LoadBalancerSnapshot) -> None:
-        for amphora in await self._read(records.for_load_balancer, snapshot.id):
-            await self._remove(amphora)
+        for amphora in await self.fleet.read(records.for_load_balancer, snapshot.id):
+            await self._remove(amphora, graceful=amphora.status != AmphoraStatus.ERROR)
 
     # -- amphorae ------------------------------------------------------------------------
-    async def _ensure_amphora(self, snapshot: LoadBalancerSnapshot) -> AmphoraRecord:
-        """The load balancer's working amphora, adopting, finishing or replacing one as needed.
+    async def _ensure_amphora(
+        self, snapshot: LoadBalancerSnapshot
+    ) -> tuple[AmphoraRecord, Leaving]:
+        """The amphora to serve the load balancer, and those to remove once it serves.
 
         After a controller restart the rows are the truth: an ALLOCATED amphora whose instance
         runs is adopted as it is (agents outlive controllers), a BOOTING one is finished with
         the same amphora id (``create`` is idempotent per id, so its running instance is
-        found, not duplicated). Any row beyond the first usable one is removed, so a load
-        balancer never keeps two amphorae.
+        found, not duplicated). Amphorae in ERROR (failed: the health service marks silent
+        ones), in PENDING_DELETE (retired by an operator's failover), whose instance is gone,
+        or beyond the first usable one leave, but only after the replacement serves: a
+        retired amphora keeps carrying traffic until then, and on the ``local`` driver even a
+        frozen one may still.
         """
         chosen: AmphoraRecord | None = None
-        for amphora in await self._read(records.for_load_balancer, snapshot.id):
-            if chosen is not None or amphora.status == AmphoraStatus.ERROR:
-                await self._remove(amphora)
-                continue
-            if amphora.status == AmphoraStatus.BOOTING or amphora.compute_id is None:
-                chosen = await self._boot(snapshot, amphora.id)
-                continue
-            state = await self.compute.status(amphora.compute_id)
-            if state in (InstanceStatus.RUNNING, InstanceStatus.BUILDING):
+        leaving: Leaving = []
+        compute = self.fleet.compute
+        for amphora in await self.fleet.read(records.for_load_balancer, snapshot.id):
+            if amphora.status == AmphoraStatus.ERROR:
+                leaving.append((amphora, False))
+            elif amphora.status == AmphoraStatus.PENDING_DELETE or chosen is not None:
+                leaving.append((amphora, True))
+            elif amphora.status == AmphoraStatus.BOOTING or amphora.compute_id is None:
+                chosen = await self.fleet.boot(amphora.id, snapshot.id, vip=self._vip(snapshot))
+            elif await compute.status(amphora.compute_id) in (
+                InstanceStatus.RUNNING,
+                InstanceStatus.BUILDING,
+            ):
                 chosen = amphora
-                continue
-            LOG.warning("%s amphora %s is %s: replacing it", snapshot.id, amphora.id, state)
-            await self._remove(amphora)
-        if chosen is not None:
-            return chosen
-        amphora_id = str(uuid.uuid4())
-        await self._write(
-            records.create,
-            amphora_id=amphora_id,
-            lb_id=snapshot.id,
-            compute_driver=self.compute.name,
-            image=self.settings.amphora_image,
-        )
-        return await self._boot(snapshot, amphora_id)
+            else:
+                LOG.warning("%s amphora %s is gone: replacing it", snapshot.id, amphora.id)
+                leaving.append((amphora, False))
+        if chosen is None:
+            chosen = await self._replacement(snapshot)
+        return chosen, leaving
 
-    async def _boot(self, snapshot: LoadBalancerSnapshot, amphora_id: str) -> AmphoraRecord:
-        instance, expires = await self._create_instance(amphora_id, snapshot.id)
-        await self._write(
-            records.record_boot,
-            amphora_id,
-            compute_id=instance.compute_id,
-            agent_endpoint=instance.agent_endpoint,
-            cert_expiration=expires,
-        )
-        if snapshot.spec.vip_address:
-            await self.compute.plug_vip(instance.compute_id, self._vip(snapshot))
-        await self._wait_for_agent(instance.agent_endpoint, amphora_id)
-        info = await self.client.info(instance.agent_endpoint, amphora_id)
-        await self._write(
-            records.record_info,
-            amphora_id,
-            api_version=info.api_version,
-            agent_version=info.agent_version,
-            haproxy_version=info.haproxy_version,
-            openssl_version=info.openssl_version,
-            keepalived_version=info.keepalived_version,
-            capabilities=list(info.capabilities),
-        )
-        found = await self._read(records.get, amphora_id)
-        assert found is not None
-        return found
-
-    async def _create_instance(
-        self, amphora_id: str, lb_id: str | None
-    ) -> tuple[Instance, dt.datetime]:
-        """Ask the compute driver for the amphora (idempotent per id), with fresh boot files."""
-        issued = await asyncio.to_thread(self._issue, amphora_id)
-        request = AmphoraRequest(
-            amphora_id=amphora_id,
-            load_balancer_id=lb_id,
-            image=self.settings.amphora_image,
-            boot_files=BootFiles(
-                ca_pem=self._ca.ca_pem,
-                certificate_pem=issued.certificate_pem,
-                private_key_pem=issued.private_key_pem,
-            ),
-            heartbeat=await self._heartbeat(amphora_id),
-        )
-        return await self.compute.create(request), issued.not_after
-
-    async def _heartbeat(self, amphora_id: str) -> HeartbeatSetup:
-        """Where the amphora sends heartbeats, signed with its own key derived from the secret."""
-        if self._heartbeat_secret is None:
-            self._heartbeat_secret = await asyncio.to_thread(heartbeats.load_secret, self.settings)
-        return HeartbeatSetup(
-            targets=(f"{self.settings.health_bind_host}:{self.settings.health_bind_port}",),
-            key=derive_key(self._heartbeat_secret, uuid.UUID(amphora_id)),
-            interval=self.settings.heartbeat_interval,
-        )
-
-    def _issue(self, amphora_id: str) -> IssuedCertificate:
-        return self._ca.issue(amphora_id, server=True)
-
-    async def _wait_for_agent(self, endpoint: str, amphora_id: str) -> None:
-        deadline = time.monotonic() + self.settings.amphora_boot_timeout
+    async def _replacement(self, snapshot: LoadBalancerSnapshot) -> AmphoraRecord:
+        """A ready spare when the pool has one (its VIP plugged), else a newly booted amphora."""
+        fleet = self.fleet
         while True:
-            try:
-                await self.client.versions(endpoint, amphora_id, seconds=1.0)
-                return
-            except TransientError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(POLL_SECONDS)
+            spare = await fleet.write(
+                records.claim_spare, snapshot.id, image=self.settings.amphora_image
+            )
+            if spare is None:
+                break
+            assert spare.compute_id is not None
+            if await fleet.compute.status(spare.compute_id) == InstanceStatus.RUNNING:
+                vip = self._vip(snapshot)
+                if vip is not None:
+                    await fleet.compute.plug_vip(spare.compute_id, vip)
+                LOG.info("%s takes spare amphora %s", snapshot.id, spare.id)
+                return spare
+            LOG.warning("spare amphora %s is gone: removing it", spare.id)
+            await self._remove(spare, graceful=False)
+        amphora_id = await fleet.create_row(snapshot.id)
+        return await fleet.boot(amphora_id, snapshot.id, vip=self._vip(snapshot))
 
-    async def _remove(self, amphora: AmphoraRecord) -> None:
-        # Our kept-alive TLS connections first: an agent asked to stop waits for its open
-        # connections to close, and an idle one held by this pool only closes on our side.
-        if self._client is not None:
-            await self._client.forget(amphora.id)
-        compute_id = amphora.compute_id
-        if compute_id is None and amphora.status == AmphoraStatus.BOOTING:
-            # A boot cut short between ``create`` and recording its compute id: the instance
-            # may run. ``create`` is idempotent per amphora id, so it names it, then it goes.
-            instance, _ = await self._create_instance(amphora.id, amphora.load_balancer_id)
-            compute_id = instance.compute_id
-        if compute_id is not None:
-            await self.compute.delete(compute_id)
+    async def _remove_leaving(
+        self, snapshot: LoadBalancerSnapshot, replacement: AmphoraRecord, leaving: Leaving
+    ) -> None:
+        for amphora, graceful in leaving:
+            await self._remove(amphora, graceful=graceful)
+            await self.fleet.write(
+                events.record,
+                EventKind.FAILOVER_FINISHED,
+                f"replaced by amphora {replacement.id}",
+                amphora_id=amphora.id,
+                load_balancer_id=snapshot.id,
+            )
+
+    async def _remove(self, amphora: AmphoraRecord, *, graceful: bool) -> None:
+        await self.fleet.remove(amphora, graceful=graceful)
         self._pushed.pop(amphora.id, None)
-        await self._write(records.mark, amphora.id, AmphoraStatus.DELETED)
 
     async def _allocate_leg(self, amphora_id: str, subnet_id: str, cidr: str) -> str:
-        return await self._write(records.allocate_leg, amphora_id, subnet_id=subnet_id, cidr=cidr)
+        return await self.fleet.write(
+            records.allocate_leg, amphora_id, subnet_id=subnet_id, cidr=cidr
+        )
 
     async def _release_leg(self, amphora_id: str, subnet_id: str) -> None:
-        await self._write(records.release_leg, amphora_id, subnet_id=subnet_id)
+        await self.fleet.write(records.release_leg, amphora_id, subnet_id=subnet_id)
 
-    def _vip(self, snapshot: LoadBalancerSnapshot) -> NetworkPlug:
+    def _vip(self, snapshot: LoadBalancerSnapshot) -> NetworkPlug | None:
         spec = snapshot.spec
-        assert spec.vip_address is not None
+        if not spec.vip_address:
+            return None
         subnet = next((s for s in self.settings.subnets if s.id == spec.vip_subnet_id), None)
         cidr = subnet.cidr if subnet else f"{spec.vip_address}/32"
         return NetworkPlug(
@@ -339,26 +256,5 @@ class AmphoraProvider:
             raise TransientError(f"amphora {amphora.id} has no agent endpoint yet")
         return amphora.agent_endpoint
 
-    # -- database, off the event loop ------------------------------------------------------
-    async def _read(
-        self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs
-    ) -> R:
-        def run() -> R:
-            with self._db.reading() as session:
-                return fn(session, *args, **kwargs)
-
-        return await asyncio.to_thread(run)
-
-    async def _write(
-        self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs
-    ) -> R:
-        def run() -> R:
-            with self._db.writing() as session:
-                return fn(session, *args, **kwargs)
-
-        return await asyncio.to_thread(run)
-
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.fleet.aclose()

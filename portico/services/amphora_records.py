@@ -33,6 +33,8 @@ class AmphoraRecord:
     applied_generation: int
     cert_expiration: dt.datetime | None
     image_id: str | None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
     network_legs: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -49,6 +51,8 @@ def _record(row: Amphora) -> AmphoraRecord:
         applied_generation=row.applied_generation,
         cert_expiration=row.cert_expiration,
         image_id=row.image_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
         network_legs=dict(row.network_legs or {}),
     )
 
@@ -64,6 +68,41 @@ def for_load_balancer(session: Session, lb_id: str) -> list[AmphoraRecord]:
         .order_by(Amphora.created_at, Amphora.id)
     )
     return [_record(row) for row in rows]
+
+
+def spares(session: Session) -> list[AmphoraRecord]:
+    """Amphorae of no load balancer (the spares pool, booting or not), oldest first."""
+    rows = session.scalars(
+        select(Amphora)
+        .where(Amphora.load_balancer_id.is_(None), Amphora.status != AmphoraStatus.DELETED)
+        .order_by(Amphora.created_at, Amphora.id)
+    )
+    return [_record(row) for row in rows]
+
+
+def claim_spare(session: Session, lb_id: str, *, image: str | None) -> AmphoraRecord | None:
+    """Give the oldest ready spare of ``image`` to ``lb_id``; None when the pool is empty.
+
+    ``SKIP LOCKED`` on PostgreSQL: two controllers claiming at once take different spares.
+    """
+    row = session.scalar(
+        select(Amphora)
+        .where(
+            Amphora.load_balancer_id.is_(None),
+            Amphora.status == AmphoraStatus.READY,
+            Amphora.image_id.is_(None) if image is None else Amphora.image_id == image,
+        )
+        .order_by(Amphora.created_at, Amphora.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if row is None:
+        return None
+    row.load_balancer_id = lb_id
+    row.status = AmphoraStatus.ALLOCATED
+    row.updated_at = utcnow()
+    session.flush()
+    return _record(row)
 
 
 def get(session: Session, amphora_id: str) -> AmphoraRecord | None:
@@ -127,11 +166,14 @@ def record_info(
     openssl_version: str | None,
     keepalived_version: str | None,
     capabilities: list[str],
+    status: AmphoraStatus = AmphoraStatus.ALLOCATED,
 ) -> None:
+    """The agent answered: the amphora is live (ALLOCATED, or READY for a spare)."""
     _update(
         session,
         amphora_id,
-        status=AmphoraStatus.ALLOCATED,
+        status=status,
+        live_since=utcnow(),
         api_version=api_version,
         agent_version=agent_version,
         haproxy_version=haproxy_version,

@@ -1,7 +1,9 @@
-"""The operator's read view of amphorae: list, show and per-listener statistics.
+"""The operator's view of amphorae: list, show, per-listener statistics, failover, delete.
 
 Admin only, as in Octavia. Deleted amphorae are hidden (their rows stay until housekeeping
 purges them). Amphorae carry no project; ``project_id`` filters through the load balancer.
+Failover and delete only mark the amphora and ask for its load balancer's reconcile (see
+``portico.services.failover``); the controller replaces it, then removes it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from sqlalchemy.orm import Session
 
 from portico.db.models import Amphora, ListenerStatistics, LoadBalancer
 from portico.domain.constants import AmphoraStatus
-from portico.domain.errors import NotFound
+from portico.domain.constants import ProvisioningStatus as PS
+from portico.domain.errors import ImmutableObject, NotFound
 from portico.domain.policy import Access, Caller, require
+from portico.domain.status import MUTABLE_STRICT
+from portico.services import failover
+from portico.services.changes import bump_generation, lock_load_balancer
 from portico.services.listing import ListQuery, Page, apply_filters, run_listing
 from portico.settings import Settings
 
@@ -97,3 +103,36 @@ def amphora_stats(session: Session, caller: Caller, amphora_id: str) -> list[dic
         }
         for stat, lb_id in rows
     ]
+
+
+def failover_amphora(session: Session, caller: Caller, amphora_id: str) -> str | None:
+    """Replace one amphora; returns its load balancer's id (None for a spare).
+
+    As in Octavia the load balancer must be ACTIVE (409 otherwise). A working amphora keeps
+    serving until its replacement does; one in ERROR is replaced and stopped at once. This
+    also overrides the circuit breaker for a FAILOVER_STOPPED amphora.
+    """
+    amphora = get_amphora(session, caller, amphora_id)
+    lb_id = amphora.load_balancer_id
+    if lb_id is not None:
+        lb = lock_load_balancer(session, lb_id)
+        if lb.provisioning_status not in MUTABLE_STRICT:
+            raise ImmutableObject("Load Balancer", lb_id)
+        bump_generation(session, lb)
+    if amphora.status != AmphoraStatus.ERROR:
+        failover.retire(session, [amphora], "failover requested by an operator")
+    return lb_id
+
+
+def delete_amphora(session: Session, caller: Caller, amphora_id: str) -> str | None:
+    """Remove an amphora in ERROR (409 otherwise, as Octavia); returns its load balancer."""
+    amphora = get_amphora(session, caller, amphora_id)
+    if amphora.status != AmphoraStatus.ERROR:
+        raise ImmutableObject(LABEL, amphora_id)
+    amphora.status = AmphoraStatus.PENDING_DELETE
+    lb_id = amphora.load_balancer_id
+    if lb_id is not None:
+        lb = lock_load_balancer(session, lb_id)
+        if lb.provisioning_status != PS.PENDING_DELETE:
+            bump_generation(session, lb)
+    return lb_id

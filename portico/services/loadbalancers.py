@@ -13,12 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portico.db.models import (
+    Amphora,
     AvailabilityZone,
     Flavor,
     FlavorProfile,
     ListenerStatistics,
     LoadBalancer,
 )
+from portico.domain.constants import AmphoraStatus
 from portico.domain.constants import OperatingStatus as OS
 from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import ImmutableObject, InvalidInput, NotFound, ValidationException
@@ -26,7 +28,7 @@ from portico.domain.network import address_in, pick_address
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import DELETABLE_STRICT
 from portico.drivers.providers.base import Provider
-from portico.services import graph, provider_checks
+from portico.services import failover, graph, provider_checks
 from portico.services.changes import bump_generation, lock_load_balancer
 from portico.services.listing import ListQuery, Page, owned_columns
 from portico.services.loadbalancer_listing import list_loadbalancer_summaries
@@ -265,11 +267,21 @@ def delete_loadbalancer(
 
 
 def failover_loadbalancer(session: Session, caller: Caller, settings: Settings, lb_id: str) -> None:
-    """Rebuild the load balancer's amphorae; with noop, a pass of the reconciler."""
+    """Replace the load balancer's amphorae (ACTIVE or ERROR, as Octavia); with noop, a pass.
+
+    Working amphorae keep serving until their replacements do (make before break).
+    """
     lb = lock_load_balancer(session, lb_id)
     require(caller, Access.ADMIN, lb.project_id)
     if lb.provisioning_status not in DELETABLE_STRICT:
         raise ImmutableObject(LABEL, lb_id)
+    serving = session.scalars(
+        select(Amphora).where(
+            Amphora.load_balancer_id == lb_id,
+            Amphora.status.in_((AmphoraStatus.ALLOCATED, AmphoraStatus.FAILOVER_STOPPED)),
+        )
+    )
+    failover.retire(session, serving, "load balancer failover requested")
     bump_generation(session, lb)
 
 

@@ -159,6 +159,12 @@ def record_failure(
     if lb is None or lb.lease_owner != owner:
         return
     lb.last_error = reason[:2000]
+    if not permanent and lb.generation != generation:
+        # Newer writes arrived meanwhile (a user change, a failover): new work, tried at once
+        # rather than after a backoff earned by an older generation.
+        lb.next_attempt_at = None
+        _release(lb)
+        return
     lb.retry_count += 1
     if permanent or lb.retry_count > max_retries:
         for model, rows in _children(session, lb.id).items():

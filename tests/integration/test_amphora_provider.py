@@ -139,7 +139,7 @@ def test_a_booting_row_whose_agent_runs_is_finished_not_duplicated(
             records.create(
                 session, amphora_id=amphora_id, lb_id=lb_id, compute_driver="local", image=None
             )
-        await dead._create_instance(amphora_id, lb_id)
+        await dead.fleet.create_instance(amphora_id, lb_id)
         return amphora_id
 
     amphora_id = asyncio.run(half_boot())
@@ -167,7 +167,7 @@ def test_delete_removes_an_amphora_whose_boot_was_never_recorded(
             records.create(
                 session, amphora_id=half, lb_id=lb_id, compute_driver="local", image=None
             )
-        await dead._create_instance(half, lb_id)
+        await dead.fleet.create_instance(half, lb_id)
 
     asyncio.run(half_boot())
     assert amphora_pids(tmp_path)
@@ -241,9 +241,9 @@ settings = Settings(data_dir=Path(sys.argv[1]), database_url="sqlite://")
 provider = AmphoraProvider(ProviderContext(settings=settings, database=None))
 while time.time() < float(sys.argv[2]):
     pass
-provider.client  # the controller's certificate, and the CA behind it
-provider._issue("amphora")
-print(hashlib.sha256(provider._ca.ca_pem).hexdigest())
+provider.fleet.client  # the controller's certificate, and the CA behind it
+provider.fleet._issue("amphora")
+print(hashlib.sha256(provider.fleet._ca.ca_pem).hexdigest())
 """
 
 

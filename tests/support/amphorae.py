@@ -52,3 +52,40 @@ def get_through(url: str, *, timeout: float = 2.0, **kwargs: object) -> httpx.Re
     """One request through a VIP, on a fresh connection (no pooling between calls)."""
     with httpx.Client(timeout=timeout, **kwargs) as client:  # type: ignore[arg-type]
         return client.get(url)
+
+
+def haproxy_workers(master: int) -> list[int]:
+    """Live children of a haproxy master (its workers), read from /proc."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == master and fields[0] != "Z":
+            workers.append(int(entry.name))
+    return workers
+
+
+def amphora_processes(data_dir: Path, amphora_id: str) -> dict[str, list[int]]:
+    """The agent, haproxy master and worker pids of one amphora (local driver)."""
+    base = data_dir / "amphorae" / amphora_id
+    agent = read_pid(base / "agent.pid")
+    master = read_pid(base / "haproxy" / "run" / "haproxy.pid")
+    return {
+        "agent": [agent] if agent is not None and pid_alive(agent) else [],
+        "master": [master] if master is not None and pid_alive(master) else [],
+        "workers": haproxy_workers(master) if master is not None else [],
+    }
+
+
+def kill_amphora(data_dir: Path, amphora_id: str) -> list[int]:
+    """kill -9 a whole amphora: agent, haproxy master and workers; returns their pids."""
+    pids = [pid for group in amphora_processes(data_dir, amphora_id).values() for pid in group]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids

@@ -1,13 +1,13 @@
-"""/octavia/amphorae: the operator's read view of amphorae and their statistics."""
+"""/octavia/amphorae: the operator's view of amphorae, their statistics, failover and delete."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from portico.api.context import CallerDep, ContextDep
 from portico.api.listing import parse_list_query
-from portico.api.responses import many, one
+from portico.api.responses import accepted, many, one
 from portico.api.schemas.amphorae import amphora_view
 from portico.services import amphorae as svc
 
@@ -35,3 +35,21 @@ def show_amphora(
 def show_amphora_stats(amphora_id: str, ctx: ContextDep, caller: CallerDep) -> JSONResponse:
     with ctx.db.reading() as session:
         return JSONResponse({"amphora_stats": svc.amphora_stats(session, caller, amphora_id)})
+
+
+@router.put("/{amphora_id}/failover", status_code=202, operation_id="failover_amphora")
+def failover_amphora(amphora_id: str, ctx: ContextDep, caller: CallerDep) -> Response:
+    with ctx.db.writing() as session:
+        lb_id = svc.failover_amphora(session, caller, amphora_id)
+    if lb_id is not None:
+        ctx.notify_change(lb_id)
+    return accepted()
+
+
+@router.delete("/{amphora_id}", status_code=204, operation_id="delete_amphora")
+def delete_amphora(amphora_id: str, ctx: ContextDep, caller: CallerDep) -> Response:
+    with ctx.db.writing() as session:
+        lb_id = svc.delete_amphora(session, caller, amphora_id)
+    if lb_id is not None:
+        ctx.notify_change(lb_id)
+    return Response(status_code=204)

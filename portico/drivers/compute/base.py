@@ -99,8 +99,12 @@ class ComputeDriver(Protocol):
 
     async def status(self, compute_id: str) -> InstanceStatus: ...
 
-    async def delete(self, compute_id: str) -> None:
-        """Remove the amphora and everything made for it; idempotent."""
+    async def delete(self, compute_id: str, *, graceful: bool = True) -> None:
+        """Remove the amphora and everything made for it; idempotent.
+
+        ``graceful=False``: the amphora failed; stop it at once rather than let it finish
+        what it serves (a frozen one would only hold the caller up).
+        """
         ...
 
     async def plug_vip(self, compute_id: str, vip: NetworkPlug) -> None:

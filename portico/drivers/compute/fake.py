@@ -31,7 +31,7 @@ class FakeCompute:
             return InstanceStatus.RUNNING
         return InstanceStatus.GONE
 
-    async def delete(self, compute_id: str) -> None:
+    async def delete(self, compute_id: str, *, graceful: bool = True) -> None:
         self.instances_by_id.pop(compute_id, None)
         self.plugged.pop(compute_id, None)
 

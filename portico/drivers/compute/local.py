@@ -105,15 +105,15 @@ class LocalCompute:
             return InstanceStatus.GONE
         return InstanceStatus.RUNNING
 
-    async def delete(self, compute_id: str) -> None:
+    async def delete(self, compute_id: str, *, graceful: bool = True) -> None:
         base = self._dir(compute_id)
         agent = read_pid(base / "agent.pid")
         haproxy = read_pid(base / "haproxy" / "run" / "haproxy.pid")
         if agent is not None:
             # SIGTERM: the agent stops its haproxy gracefully, then exits.
-            await terminate(agent, self._children.pop(compute_id, None))
+            await terminate(agent, self._children.pop(compute_id, None), graceful=graceful)
         if haproxy is not None and pid_alive(haproxy):
-            await terminate(haproxy, None)
+            await terminate(haproxy, None, graceful=graceful)
         shutil.rmtree(base, ignore_errors=True)
 
     async def plug_vip(self, compute_id: str, vip: NetworkPlug) -> None:

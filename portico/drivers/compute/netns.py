@@ -130,7 +130,7 @@ class NetnsCompute:
             return InstanceStatus.GONE
         return InstanceStatus.RUNNING
 
-    async def delete(self, compute_id: str) -> None:
+    async def delete(self, compute_id: str, *, graceful: bool = True) -> None:
         base = self._dir(compute_id)
         state = self._state(compute_id)
         namespace = state.get("namespace", names.namespace(compute_id))
@@ -138,9 +138,9 @@ class NetnsCompute:
         haproxy = read_pid(base / "haproxy" / "run" / "haproxy.pid")
         if agent is not None:
             # SIGTERM: the agent stops its haproxy gracefully, then exits.
-            await terminate(agent, self._children.pop(compute_id, None))
+            await terminate(agent, self._children.pop(compute_id, None), graceful=graceful)
         if haproxy is not None and pid_alive(haproxy):
-            await terminate(haproxy, None)
+            await terminate(haproxy, None, graceful=graceful)
         async with self._locked():
             if namespace in await iproute.namespaces():
                 await _kill_remaining(namespace)

@@ -56,11 +56,16 @@ def write_private(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
-async def terminate(pid: int, child: asyncio.subprocess.Process | None) -> None:
-    """SIGTERM, wait up to STOP_SECONDS, then SIGKILL; reaps ``child`` if it is ours."""
+async def terminate(
+    pid: int, child: asyncio.subprocess.Process | None, *, graceful: bool = True
+) -> None:
+    """SIGTERM, wait up to STOP_SECONDS, then SIGKILL (at once unless ``graceful``).
+
+    Reaps ``child`` if it is ours.
+    """
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
+        os.kill(pid, signal.SIGTERM if graceful else signal.SIGKILL)
+    deadline = time.monotonic() + (STOP_SECONDS if graceful else 1.0)
     while time.monotonic() < deadline:
         if child is not None and child.returncode is not None:
             return

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("network_legs", sa.JSON(), nullable=False),
         sa.Column("applied_generation", sa.BigInteger(), nullable=False),
         sa.Column("config_hash", sa.String(length=64), nullable=True),
+        sa.Column("live_since", sa.DateTime(), nullable=True),
         sa.Column("last_heartbeat_at", sa.DateTime(), nullable=True),
         sa.Column("heartbeat_sequence", sa.BigInteger(), nullable=True),
         sa.Column("heartbeat_generation", sa.BigInteger(), nullable=True),
@@ -85,6 +86,25 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("certificate", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_certificate_project_id"), ["project_id"], unique=False)
+
+    op.create_table(
+        "event",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("amphora_id", sa.String(length=36), nullable=True),
+        sa.Column("load_balancer_id", sa.String(length=36), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event")),
+    )
+    with op.batch_alter_table("event", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_event_amphora_id"), ["amphora_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_event_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_event_kind"), ["kind"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_event_load_balancer_id"), ["load_balancer_id"], unique=False
+        )
 
     op.create_table(
         "flavor_profile",
@@ -467,6 +487,13 @@ def downgrade() -> None:
     op.drop_table("quota")
     op.drop_table("listener_statistics")
     op.drop_table("flavor_profile")
+    with op.batch_alter_table("event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_event_load_balancer_id"))
+        batch_op.drop_index(batch_op.f("ix_event_kind"))
+        batch_op.drop_index(batch_op.f("ix_event_created_at"))
+        batch_op.drop_index(batch_op.f("ix_event_amphora_id"))
+
+    op.drop_table("event")
     with op.batch_alter_table("certificate", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_certificate_project_id"))
 
