@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# Debian packages the venv and the data plane need (haproxy, keepalived, iproute2 for the
-# amphora drivers); installed only when root and only if something is missing.
-DEBIAN_PACKAGES := python3-venv python3-pip haproxy keepalived iproute2
+# Debian packages the venv and the data plane need (haproxy, keepalived, iproute2 and
+# arping for the amphora drivers); installed only when root and only if something is missing.
+DEBIAN_PACKAGES := python3-venv python3-pip haproxy keepalived iproute2 iputils-arping
 system-packages:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

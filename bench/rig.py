@@ -119,12 +119,16 @@ class Serve:
 
 
 @contextlib.contextmanager
-def serve(data_dir: Path) -> Iterator[Serve]:
-    """``portico serve`` with real amphorae; stopped with every amphora it booted."""
+def serve(data_dir: Path, settings: dict[str, str] | None = None) -> Iterator[Serve]:
+    """``portico serve`` with real amphorae; stopped with every amphora it booted.
+
+    ``settings`` are extra ``PORTICO_*`` settings by name (``{"spares_pool_size": "1"}``).
+    """
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
     env |= {"PORTICO_DEFAULT_PROVIDER_DRIVER": "amphora", "PORTICO_COMPUTE_DRIVER": "local"}
+    env |= {f"PORTICO_{name.upper()}": value for name, value in (settings or {}).items()}
     args = [str(BIN / "portico"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     args += ["--data-dir", str(data_dir)]
     with (data_dir / "serve.log").open("ab") as log:

@@ -344,8 +344,6 @@ class Amphora(Timestamps, Base):
     # What the agent confirmed it runs.
     applied_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     config_hash: Mapped[str | None] = mapped_column(String(64))
-    # When its agent first answered: silence is counted from here until a heartbeat arrives.
-    live_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # What its last accepted heartbeat said (written by the health service, in batches).
     last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     heartbeat_sequence: Mapped[int | None] = mapped_column(BigInteger)

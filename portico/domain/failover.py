@@ -60,7 +60,7 @@ def suspect_after(timeout: float, interval: float) -> float:
 
 @dataclass(frozen=True)
 class Silence:
-    """A live amphora and how long it has been silent (since it came up, if never heard)."""
+    """A live amphora and how long it has been silent since its last heartbeat."""
 
     amphora_id: str
     seconds: float

@@ -173,7 +173,6 @@ def record_info(
         session,
         amphora_id,
         status=status,
-        live_since=utcnow(),
         api_version=api_version,
         agent_version=agent_version,
         haproxy_version=haproxy_version,

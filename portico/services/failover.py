@@ -27,7 +27,9 @@ from portico.services import events
 from portico.services.changes import bump_generation
 from portico.services.events import EventKind
 
-# Amphorae that serve (or stand by to serve) and so are watched for silence.
+# Amphorae that serve (or stand by to serve) and so are watched for silence, once heard: as
+# in Octavia, one never heard from is not watched, so a health service that amphorae cannot
+# reach (a wrong health_bind_host) fails nothing over; its amphorae show no last heartbeat.
 WATCHED = (AS.ALLOCATED, AS.READY)
 
 
@@ -52,7 +54,6 @@ def check_stale(
     """One health check: resume heard-again amphorae, then fail over or stop the silent ones."""
     now = now or utcnow()
     outcome = StaleOutcome(resumed=_resume(session, now - dt.timedelta(seconds=timeout)))
-    heard = func.coalesce(Amphora.last_heartbeat_at, Amphora.live_since)
     live = session.scalar(
         select(func.count()).select_from(Amphora).where(Amphora.status.in_(WATCHED))
     )
@@ -61,12 +62,12 @@ def check_stale(
     )
     suspect_before = now - dt.timedelta(seconds=suspect_after(timeout, interval))
     silent = session.execute(
-        select(Amphora.id, heard).where(
-            Amphora.status.in_(WATCHED), Amphora.live_since.is_not(None), heard < suspect_before
+        select(Amphora.id, Amphora.last_heartbeat_at).where(
+            Amphora.status.in_(WATCHED), Amphora.last_heartbeat_at < suspect_before
         )
     ).all()
     plan = plan_stale(
-        (Silence(row[0], (now - row[1]).total_seconds()) for row in silent),
+        (Silence(row[0], (now - row[1]).total_seconds()) for row in silent if row[1]),
         live=int(live or 0),
         stopped=int(stopped or 0),
         timeout=timeout,
@@ -140,10 +141,13 @@ def _serving_status(session: Session, amphora_id: str) -> AS:
 
 def _set_if_silent(session: Session, amphora_id: str, status: AS, cutoff: dt.datetime) -> bool:
     """Move a watched amphora that is still silent to ``status``; False if another won it."""
-    heard = func.coalesce(Amphora.last_heartbeat_at, Amphora.live_since)
     result = session.execute(
         update(Amphora)
-        .where(Amphora.id == amphora_id, Amphora.status.in_(WATCHED), heard < cutoff)
+        .where(
+            Amphora.id == amphora_id,
+            Amphora.status.in_(WATCHED),
+            Amphora.last_heartbeat_at < cutoff,
+        )
         .values(status=status, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )

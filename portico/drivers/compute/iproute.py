@@ -10,13 +10,20 @@ what makes its calls idempotent. A failed command raises ``TransientError`` with
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import logging
+import shutil
 from typing import Any, cast
 
 from portico.domain.errors import PermanentError, TransientError
 
 IP = "ip"
 BRIDGE = "bridge"
+ARPING = "arping"
+LOG = logging.getLogger(__name__)
+# Announcements still running (arping waits a second between its two probes).
+_announcing: set[asyncio.Task[None]] = set()
 
 
 async def run(*args: str, netns: str | None = None) -> str:
@@ -105,3 +112,30 @@ async def delete_bridge_if_unused(name: str) -> bool:
         return False
     await run("link", "del", name)
     return True
+
+
+async def announce(netns: str, device: str, address: str) -> None:
+    """Gratuitous ARP for ``address`` from ``device`` inside ``netns``, in the background.
+
+    A VIP that moves to another amphora answers from a new MAC address; neighbours would
+    keep sending to the old one until their cache entries expire (tens of seconds). Two
+    unsolicited ARPs, a second apart, update them at once. IPv4 only; without ``arping``
+    (Debian's iputils-arping) the move waits for the caches.
+    """
+    if ipaddress.ip_interface(address).version != 4 or shutil.which(ARPING) is None:
+        LOG.debug("no gratuitous ARP for %s on %s", address, device)
+        return
+    host = str(ipaddress.ip_interface(address).ip)
+    proc = await asyncio.create_subprocess_exec(
+        *(IP, "netns", "exec", netns, ARPING, "-q", "-U", "-c", "2", "-I", device, host),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+    async def reap() -> None:
+        await proc.wait()
+
+    task = asyncio.create_task(reap())
+    _announcing.add(task)
+    task.add_done_callback(_announcing.discard)

@@ -255,6 +255,7 @@ class NetnsCompute:
             await iproute.ensure_bridge(bridge)
             await _ensure_veth(veth, ifname, namespace=namespace, bridge=bridge)
             await iproute.ensure_address(ifname, address, netns=namespace)
+            await iproute.announce(namespace, ifname, address)
 
     async def _unplug(self, compute_id: str, plug: NetworkPlug) -> None:
         address = names.interface_address(plug.address, plug.subnet_cidr)

@@ -48,7 +48,6 @@ def upgrade() -> None:
         sa.Column("network_legs", sa.JSON(), nullable=False),
         sa.Column("applied_generation", sa.BigInteger(), nullable=False),
         sa.Column("config_hash", sa.String(length=64), nullable=True),
-        sa.Column("live_since", sa.DateTime(), nullable=True),
         sa.Column("last_heartbeat_at", sa.DateTime(), nullable=True),
         sa.Column("heartbeat_sequence", sa.BigInteger(), nullable=True),
         sa.Column("heartbeat_generation", sa.BigInteger(), nullable=True),

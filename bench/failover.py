@@ -1,0 +1,265 @@
+"""Failover benchmark: how soon a dead amphora is noticed, and how long traffic is lost.
+
+Not a test: it prints a table. One ``portico serve`` per scenario (amphora provider, local
+compute driver, SQLite, the default heartbeat_interval 1 s and heartbeat_timeout 3 s) in
+front of fast haproxy backends (``rig.py``). A prober opens a fresh connection to the VIP
+every 5 ms (1 s timeout) and records each answer. Each run creates a load balancer, lets
+traffic flow, then breaks its amphora and measures:
+
+- detection: the fault -> the amphora reads ERROR in the API (polled every 10 ms);
+- outage: the last answer before the fault -> the first answer after it;
+- failed: probes that got no answer in between (at 200 probes/s).
+
+Scenarios: SINGLE with a ready spare (``spares_pool_size = 1``) and without one, each after a
+kill -9 of the whole amphora (agent, haproxy master and workers); and a kill -9 of haproxy
+alone (the agent restarts it; no failover). ACTIVE_STANDBY is not built yet. Octavia's
+figures are from its defaults and documentation (detection: heartbeat_timeout 60 s) and
+from ``../shared/notes/haproxy.md`` (VRRP takeover at Octavia's 1 s advert interval, measured
+on this kind of machine).
+
+    .venv/bin/python bench/failover.py            # 5 runs per scenario
+    .venv/bin/python bench/failover.py --runs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from rig import SUBNET, Backend, backends, percentile, serve, wait_active
+
+PROBE_SECONDS = 0.005
+DEADLINE = 60.0
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Prober:
+    """Fresh-connection GETs to ``host:port`` until stopped; (time, ok) for each."""
+
+    host: str
+    port: int
+    samples: list[tuple[float, bool]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            ok = _get(self.host, self.port)
+            self.samples.append((started, ok))
+            self._stop.wait(max(0.0, PROBE_SECONDS - (time.monotonic() - started)))
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Prober]:
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join(timeout=5)
+
+    def outage(self, fault_at: float) -> tuple[float, int]:
+        """(seconds from the last answer before ``fault_at`` to the first after, failures)."""
+        last = max(t for t, ok in self.samples if ok and t <= fault_at)
+        failures = [t for t, ok in self.samples if not ok and t > last]
+        # It ends at the first answer after the last failure, not at a lucky early one.
+        end_from = max(failures, default=fault_at)
+        first = min(t for t, ok in self.samples if ok and t > end_from)
+        return first - last, len(failures)
+
+
+def _get(host: str, port: int) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=1.0)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def until(predicate: Callable[[], object], *, poll: float = 0.01) -> object:
+    end = time.monotonic() + DEADLINE
+    while not (value := predicate()):
+        if time.monotonic() > end:
+            raise RuntimeError("deadline passed")
+        time.sleep(poll)
+    return value
+
+
+def _pid(path: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(path.read_text().split()[0])
+    return None
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == parent:
+                    found.append(int(entry.name))
+    return found
+
+
+def kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class Figures:
+    detection: list[float] = field(default_factory=list)
+    outage: list[float] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def _lb(client: httpx.Client, members: list[Backend], port: int) -> dict[str, object]:
+    pool = {
+        "name": "web",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [m.member() for m in members],
+    }
+    body = {
+        "vip_subnet_id": SUBNET,
+        "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": pool}],
+    }
+    created = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
+    if created.status_code != 201:
+        raise RuntimeError(created.text)
+    return wait_active(client, str(created.json()["loadbalancer"]["id"]))
+
+
+def _amphora(client: httpx.Client, lb_id: str) -> dict[str, str]:
+    found = client.get("/v2/octavia/amphorae", params={"loadbalancer_id": lb_id}).json()
+    [amphora] = found["amphorae"]
+    return dict(amphora)
+
+
+def one_run(
+    client: httpx.Client, data_dir: Path, members: list[Backend], fault: str
+) -> tuple[float | None, float, int]:
+    """Create, break, measure, delete: (detection or None, outage, failed probes)."""
+    lb = _lb(client, members, 8080)
+    amphora = _amphora(client, str(lb["id"]))
+    base = data_dir / "amphorae" / amphora["id"]
+    prober = Prober(str(lb["vip_address"]), 8080)
+    detection = None
+    with prober.running():
+        until(lambda: sum(ok for _, ok in prober.samples) > 100)
+        master = _pid(base / "haproxy" / "run" / "haproxy.pid")
+        agent = _pid(base / "agent.pid")
+        assert master is not None and agent is not None
+        victims = [master, *_children(master)] + ([agent] if fault == "amphora" else [])
+        fault_at = time.monotonic()
+        kill(victims)
+        if fault == "amphora":
+            url = f"/v2/octavia/amphorae/{amphora['id']}"
+            until(lambda: client.get(url).json()["amphora"]["status"] != "ALLOCATED")
+            detection = time.monotonic() - fault_at
+        # Enough answers after the fault that the outage's end is not a lucky early one.
+        until(lambda: sum(ok for t, ok in prober.samples if t > fault_at) > 50)
+    outage, failed = prober.outage(fault_at)
+    client.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true")
+    until(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb['id']}").status_code == 404)
+    return detection, outage, failed
+
+
+def run_scenario(
+    name: str, settings: dict[str, str], fault: str, members: list[Backend], runs: int, tmp: Path
+) -> Figures:
+    figures = Figures()
+    settings = {"health_bind_port": str(free_udp_port()), **settings}
+    spares = int(settings.get("spares_pool_size", "0"))
+    with serve(tmp / name, settings) as server, httpx.Client(base_url=server.url) as client:
+        for run in range(runs):
+            if spares:
+                until(lambda: _ready_spares(client) >= spares)
+            detection, outage, failed = one_run(client, server.data_dir, members, fault)
+            if detection is not None:
+                figures.detection.append(detection)
+            figures.outage.append(outage)
+            figures.failed.append(failed)
+            print(f"{name}: run {run + 1}/{runs} outage {outage * 1000:.0f} ms", flush=True)
+    return figures
+
+
+def _ready_spares(client: httpx.Client) -> int:
+    amphorae = client.get("/v2/octavia/amphorae").json()["amphorae"]
+    return sum(1 for a in amphorae if a["status"] == "READY")
+
+
+SCENARIOS = [
+    # name, settings, fault, target (from the issue), Octavia
+    (
+        "single, spare, amphora killed",
+        {"spares_pool_size": "1"},
+        "amphora",
+        "< 3 s",
+        "~60 s + VM boot",
+    ),
+    ("single, no spare, amphora killed", {}, "amphora", "-", "~60 s + VM boot"),
+    ("single, haproxy killed (restarted)", {}, "haproxy", "-", "~60 s + VM boot"),
+]
+
+
+def ms(values: list[float]) -> str:
+    if not values:
+        return f"{'-':>8} {'-':>8} {'-':>8}"
+    p50, p90, top = statistics.median(values), percentile(values, 90), max(values)
+    return f"{p50 * 1000:>8.0f} {p90 * 1000:>8.0f} {top * 1000:>8.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    results: list[tuple[str, Figures, str, str]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="portico-bench-") as tmp,
+        backends(["b0", "b1"], Path(tmp)) as members,
+    ):
+        for name, settings, fault, target, octavia in SCENARIOS:
+            figures = run_scenario(name, settings, fault, members, args.runs, Path(tmp))
+            results.append((name, figures, target, octavia))
+    print(f"\nportico failover, local compute driver, {args.runs} runs (p50 / p90 / max)")
+    print(f"{'scenario':<36} {'detection ms':>26} {'outage ms':>26} {'failed':>8}  target  Octavia")
+    for name, figures, target, octavia in results:
+        failed = statistics.median(figures.failed) if figures.failed else 0
+        print(
+            f"{name:<36} {ms(figures.detection)} {ms(figures.outage)} {failed:>8.0f}"
+            f"  {target:<6}  {octavia}"
+        )
+    print(
+        f"{'active_standby (VRRP)':<36} {'not built yet':>26} {'not built yet':>26} {'-':>8}"
+        "  <= 0.4 s  3.4 s (keepalived, 1 s advert)"
+    )
+
+
+if __name__ == "__main__":
+    main()
