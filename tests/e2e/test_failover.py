@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -241,3 +242,26 @@ def test_forged_and_replayed_heartbeats_do_not_keep_a_dead_amphora_alive(
     assert receiver.rejected["signature"] > 10 and receiver.rejected["replay"] > 10
     assert new["id"] != old["id"]
     assert _events(settings, old["id"]).count("failover_started") == 1
+
+
+def test_a_killed_haproxy_is_restarted_by_its_agent_without_a_failover(
+    failover_client: tuple[TestClient, Settings], servers: list[Backend], tmp_path: Path
+) -> None:
+    client, settings = failover_client
+    lb = _lb(client, servers)
+    url = f"http://{lb['vip_address']}:8080/"
+    [amphora] = _amphorae(client, lb["id"])
+    processes = amphora_processes(tmp_path, amphora["id"])
+    [master] = processes["master"]
+    with Load(lb["vip_address"], 8080, keepalive=2, fresh=2, rate=40, seconds=40) as load:
+        wait_for(lambda: load.result.ok > 20, timeout=10)
+        for pid in [master, *processes["workers"]]:
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: amphora_processes(tmp_path, amphora["id"])["master"] not in ([], [master]))
+        _outage_then_recovery(load, url)
+        # Heartbeats kept coming from the agent all along: for two timeouts after the
+        # kill, the amphora stays the same one and nothing is failed over.
+        until = time.monotonic() + 2 * settings.heartbeat_timeout
+        while time.monotonic() < until:
+            assert [a["id"] for a in _amphorae(client, lb["id"])] == [amphora["id"]]
+            assert _events(settings, amphora["id"]) == []
