@@ -119,6 +119,8 @@ def failover_amphora(session: Session, caller: Caller, amphora_id: str) -> str |
         if lb.provisioning_status not in MUTABLE_STRICT:
             raise ImmutableObject("Load Balancer", lb_id)
         bump_generation(session, lb)
+        # Under the load balancer's lock the health service cannot change it: read it again.
+        session.refresh(amphora)
     if amphora.status != AmphoraStatus.ERROR:
         failover.retire(session, [amphora], "failover requested by an operator")
     return lb_id
@@ -127,12 +129,14 @@ def failover_amphora(session: Session, caller: Caller, amphora_id: str) -> str |
 def delete_amphora(session: Session, caller: Caller, amphora_id: str) -> str | None:
     """Remove an amphora in ERROR (409 otherwise, as Octavia); returns its load balancer."""
     amphora = get_amphora(session, caller, amphora_id)
+    lb_id = amphora.load_balancer_id
+    # The load balancer's row lock before the amphora's row is read again and written (the
+    # health service takes them in that order too).
+    lb = lock_load_balancer(session, lb_id) if lb_id is not None else None
+    session.refresh(amphora)
     if amphora.status != AmphoraStatus.ERROR:
         raise ImmutableObject(LABEL, amphora_id)
+    if lb is not None and lb.provisioning_status != PS.PENDING_DELETE:
+        bump_generation(session, lb)
     amphora.status = AmphoraStatus.PENDING_DELETE
-    lb_id = amphora.load_balancer_id
-    if lb_id is not None:
-        lb = lock_load_balancer(session, lb_id)
-        if lb.provisioning_status != PS.PENDING_DELETE:
-            bump_generation(session, lb)
     return lb_id

@@ -81,7 +81,8 @@ def check_stale(
             f"{len(silent)} of {live} amphorae silent together (failover_threshold reached): "
             "failovers stopped until their heartbeats resume or an operator fails them over",
         )
-    outcome.tripped = plan.tripped
+    # Open while it stops amphorae now, or while any it stopped is still silent.
+    outcome.tripped = plan.tripped or bool(stopped)
     cutoff = now - dt.timedelta(seconds=timeout)
     for amphora_id in plan.stop:
         if _set_if_silent(session, amphora_id, AS.FAILOVER_STOPPED, cutoff):
@@ -91,10 +92,14 @@ def check_stale(
                 EventKind.FAILOVER_STOPPED,
                 f"silent for more than {timeout:g}s; not failed over (circuit breaker)",
                 amphora_id=amphora_id,
+                load_balancer_id=_load_balancer_of(session, amphora_id),
             )
     for amphora_id in plan.fail_over:
+        # The load balancer's row lock first, then the amphora's: the order every writer
+        # takes them in (API failovers, user changes), so none of them deadlocks with us.
+        lb_id = _load_balancer_of(session, amphora_id)
+        lb = _lock(session, lb_id)
         if _set_if_silent(session, amphora_id, AS.ERROR, cutoff):
-            lb_id = session.scalar(select(Amphora.load_balancer_id).where(Amphora.id == amphora_id))
             events.record(
                 session,
                 EventKind.AMPHORA_STALE,
@@ -102,8 +107,8 @@ def check_stale(
                 amphora_id=amphora_id,
                 load_balancer_id=lb_id,
             )
-            if lb_id is not None:
-                _failover_load_balancer(session, amphora_id, lb_id)
+            if lb is not None:
+                _failover_load_balancer(session, amphora_id, lb)
             outcome.failed_over.append((amphora_id, lb_id))
     return outcome
 
@@ -118,25 +123,26 @@ def _resume(session: Session, cutoff: dt.datetime) -> list[str]:
         )
     )
     for amphora_id in ids:
+        lb_id = _load_balancer_of(session, amphora_id)
         result = session.execute(
             update(Amphora)
             .where(Amphora.id == amphora_id, Amphora.status == AS.FAILOVER_STOPPED)
-            .values(
-                status=_serving_status(session, amphora_id),
-                updated_at=utcnow(),
-            )
+            .values(status=AS.ALLOCATED if lb_id is not None else AS.READY, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0):
             events.record(
-                session, EventKind.FAILOVER_RESUMED, "heartbeats resumed", amphora_id=amphora_id
+                session,
+                EventKind.FAILOVER_RESUMED,
+                "heartbeats resumed",
+                amphora_id=amphora_id,
+                load_balancer_id=lb_id,
             )
     return ids
 
 
-def _serving_status(session: Session, amphora_id: str) -> AS:
-    lb_id = session.scalar(select(Amphora.load_balancer_id).where(Amphora.id == amphora_id))
-    return AS.ALLOCATED if lb_id is not None else AS.READY
+def _load_balancer_of(session: Session, amphora_id: str) -> str | None:
+    return session.scalar(select(Amphora.load_balancer_id).where(Amphora.id == amphora_id))
 
 
 def _set_if_silent(session: Session, amphora_id: str, status: AS, cutoff: dt.datetime) -> bool:
@@ -154,16 +160,22 @@ def _set_if_silent(session: Session, amphora_id: str, status: AS, cutoff: dt.dat
     return bool(getattr(result, "rowcount", 0))
 
 
-def _failover_load_balancer(session: Session, amphora_id: str, lb_id: str) -> None:
+def _lock(session: Session, lb_id: str | None) -> LoadBalancer | None:
+    if lb_id is None:
+        return None
+    return session.scalar(select(LoadBalancer).where(LoadBalancer.id == lb_id).with_for_update())
+
+
+def _failover_load_balancer(session: Session, amphora_id: str, lb: LoadBalancer) -> None:
     """Ask the reconciler to replace the amphora: its load balancer's generation + 1.
 
     The load balancer reads ERROR while none of its amphorae serves; the replacement's
     first push writes the statuses it then sees. (A spare has no load balancer: the spares
     pool replaces it.)
     """
-    lb = session.scalar(select(LoadBalancer).where(LoadBalancer.id == lb_id).with_for_update())
-    if lb is None or lb.provisioning_status in (PS.PENDING_DELETE, PS.DELETED):
+    if lb.provisioning_status in (PS.PENDING_DELETE, PS.DELETED):
         return
+    lb_id = lb.id
     serving = session.scalar(
         select(func.count())
         .select_from(Amphora)
