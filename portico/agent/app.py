@@ -21,6 +21,7 @@ from portico.agent import details, runtime_socket
 from portico.agent.config import AgentConfig
 from portico.agent.haproxy import ConfigRejected, HaproxyManager, ReloadFailed, config_hash
 from portico.agent.runtime_ops import apply_ops
+from portico.agent.supervisor import Supervisor
 from portico.wire.agent_api import (
     API_VERSION,
     SUPPORTED_API_VERSIONS,
@@ -143,8 +144,9 @@ def create_agent_app(
     info: AgentInfo,
     *,
     rotate_tls: Callable[[CertificateUpdate], None],
+    supervisor: Supervisor,
 ) -> FastAPI:
-    """The agent's routes, bound to one haproxy manager."""
+    """The agent's routes, bound to one haproxy manager and the supervisor that restarts it."""
     app = FastAPI(title="portico amphora agent", version=info.agent_version, docs_url=None)
     pushes = Pushes(manager)
 
@@ -187,7 +189,7 @@ def create_agent_app(
 
     @app.get(f"{V}/haproxy")
     async def get_haproxy() -> HaproxyStatus:
-        return _status(manager)
+        return _status(manager, supervisor)
 
     @app.put(f"{V}/haproxy")
     async def put_haproxy(action: HaproxyAction) -> HaproxyStatus:
@@ -203,7 +205,7 @@ def create_agent_app(
                 raise AgentError(
                     500, "reload_failed", f"{action.action} failed", exc.output
                 ) from exc
-        return _status(manager)
+        return _status(manager, supervisor)
 
     @app.get(f"{V}/stats")
     async def get_stats() -> Stats:
@@ -226,7 +228,7 @@ def create_agent_app(
     return app
 
 
-def _status(manager: HaproxyManager) -> HaproxyStatus:
+def _status(manager: HaproxyManager, supervisor: Supervisor) -> HaproxyStatus:
     return HaproxyStatus(
         running=manager.running,
         master_pid=manager.master_pid(),
@@ -236,6 +238,9 @@ def _status(manager: HaproxyManager) -> HaproxyStatus:
         last_reload_output=manager.last_reload_output,
         reloads=manager.reloads,
         worker_pids=details.children(master) if (master := manager.master_pid()) else [],
+        restarts=supervisor.restarts,
+        last_restart_at=supervisor.last_restart_at,
+        last_restart_ok=supervisor.last_restart_ok,
     )
 
 

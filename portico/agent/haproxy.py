@@ -15,6 +15,9 @@ without failing a request. A reload the master refuses ("Loading failure", e.g. 
 already taken) leaves the old workers serving; the last known good goes back on disk.
 Reloads are serialised by one lock; pushes that arrive while one runs wait and the newest
 wins (older generations are refused with 409 by the caller).
+
+``wanted`` records whether haproxy should run: ``start`` (and so every apply) sets it, ``stop``
+clears it. The supervisor (``supervisor.py``) restarts a haproxy that is wanted but dead.
 """
 
 from __future__ import annotations
@@ -88,6 +91,9 @@ class HaproxyManager:
         self.last_reload_output: str | None = None
         # Reloads this agent made (SIGUSR2 that haproxy confirmed); runtime changes make none.
         self.reloads = 0
+        # Whether haproxy should run once a configuration is applied. True until a stop: an
+        # agent that adopts a running haproxy (or boots with one applied) supervises it.
+        self.wanted = True
         self._run_fd: int | None = None
         for sub in ("certs", "run", "log"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
@@ -133,10 +139,17 @@ class HaproxyManager:
         tmp.write_text(json.dumps(self.state.__dict__))
         os.replace(tmp, path)
 
-    def master_pid(self) -> int | None:
+    def recorded_pid(self) -> int | None:
+        """The pid in the pid file, alive or not (a master that died leaves its file)."""
         try:
-            pid = int(self.pid_path.read_text().split()[0])
+            return int(self.pid_path.read_text().split()[0])
         except (OSError, ValueError, IndexError):
+            return None
+
+    def master_pid(self) -> int | None:
+        """The live master's pid; ``None`` when none runs (a zombie counts as dead)."""
+        pid = self.recorded_pid()
+        if pid is None:
             return None
         try:
             os.kill(pid, 0)
@@ -144,11 +157,17 @@ class HaproxyManager:
             return None
         except PermissionError:
             return pid
-        return pid
+        # kill 0 succeeds on a zombie: an adopted master that died waits for init to reap it.
+        return None if _proc_state(pid) == "Z" else pid
 
     @property
     def running(self) -> bool:
         return self.master_pid() is not None
+
+    @property
+    def should_run(self) -> bool:
+        """A configuration is applied and nobody asked haproxy to stop."""
+        return self.wanted and self.state.config_hash is not None
 
     # -- validation and files ------------------------------------------------------------
     async def validate(self, cfg_path: Path, *, cwd: Path | None = None) -> None:
@@ -256,10 +275,15 @@ class HaproxyManager:
         return "started"
 
     async def start(self) -> None:
+        """Start haproxy on the applied configuration unless it runs; it is wanted from now."""
+        self.wanted = True
         if self.running:
             return
         if not self.cfg_path.exists():
             raise ReloadFailed("no configuration has been applied yet")
+        dead = self.recorded_pid()
+        if dead is not None:
+            await asyncio.to_thread(self._kill_leftovers, dead)
         self.stats_socket.unlink(missing_ok=True)
         offset = self._log_size()
         log = self.log_path.open("ab")
@@ -324,6 +348,8 @@ class HaproxyManager:
         )
 
     async def stop(self) -> None:
+        """Stop haproxy (SIGTERM, then SIGKILL) and leave it stopped: it is no longer wanted."""
+        self.wanted = False
         pid = self.master_pid()
         if pid is None:
             return
@@ -336,7 +362,32 @@ class HaproxyManager:
         if self.master_pid() is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+            await asyncio.to_thread(self._kill_leftovers, pid)
         self.pid_path.unlink(missing_ok=True)
+
+    def _kill_leftovers(self, master: int) -> None:
+        """SIGKILL the processes a dead master left behind in this directory.
+
+        Workers notice their master's death and exit within milliseconds, unless they are
+        stuck (or stopped): then they keep their listening sockets, and since haproxy binds
+        with SO_REUSEPORT a new master starts beside them while the kernel hands them a share
+        of new connections that nobody answers. The master runs in its own session, so its
+        workers are in the process group named by its pid; requiring this working directory
+        too keeps a stale pid file (after a reboot, a recycled group id) from naming a
+        stranger.
+        """
+        base = self.base.resolve()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) != master or Path(os.readlink(entry / "cwd")) != base:
+                    continue
+                os.kill(int(entry.name), signal.SIGKILL)
+                LOG.warning("haproxy master %s: killed process %s it left", master, entry.name)
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile, a zombie (no cwd), or not ours to read
 
     async def _answers(self) -> bool:
         try:
@@ -362,3 +413,11 @@ class HaproxyManager:
     def _record(self, ok: bool, offset: int) -> None:
         self.last_reload_ok = ok
         self.last_reload_output = self._log_since(offset)[-8000:]
+
+
+def _proc_state(pid: int) -> str | None:
+    """The state letter of ``/proc/<pid>/stat`` (``Z`` for a zombie), ``None`` if unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None

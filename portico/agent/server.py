@@ -6,7 +6,8 @@ does not pass). The server certificate can be replaced while running: new handsh
 new one, open connections and haproxy are untouched.
 
 SIGTERM stops haproxy too (the amphora is being deleted); SIGKILL leaves haproxy serving,
-and the next agent started on the same directory adopts it.
+and the next agent started on the same directory adopts it. While the agent runs, its
+supervisor restarts a haproxy that dies (``supervisor.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from portico.agent.app import create_agent_app
 from portico.agent.config import AgentConfig
 from portico.agent.haproxy import HaproxyManager, ReloadFailed
 from portico.agent.heartbeat_sender import HeartbeatSender
+from portico.agent.supervisor import Supervisor
 from portico.wire.agent_api import API_VERSION, AgentInfo, CertificateUpdate
 
 LOG = logging.getLogger(__name__)
@@ -56,8 +58,9 @@ async def serve_agent(config: AgentConfig) -> None:
     info = await asyncio.to_thread(detect_info, config)
     if manager.state.config_hash and not manager.running:
         # Rebooted amphora (or a restarted agent whose haproxy died): bring back what ran.
-        with contextlib.suppress(ReloadFailed):
+        with contextlib.suppress(ReloadFailed):  # the supervisor tries again
             await manager.start()
+    supervisor = Supervisor(manager)
 
     def rotate_tls(update: CertificateUpdate) -> None:
         # Resolved at call time: uvicorn builds the context when the server starts.
@@ -74,7 +77,7 @@ async def serve_agent(config: AgentConfig) -> None:
         context.load_cert_chain(str(config.cert_file), str(config.key_file))
 
     uv_config = uvicorn.Config(
-        create_agent_app(config, manager, info, rotate_tls=rotate_tls),
+        create_agent_app(config, manager, info, rotate_tls=rotate_tls, supervisor=supervisor),
         host=config.bind_host,
         port=config.bind_port,
         ssl_certfile=str(config.cert_file),
@@ -86,13 +89,17 @@ async def serve_agent(config: AgentConfig) -> None:
         # Idle pooled connections of a controller never answer TLS close_notify; do not wait.
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
-    beats = _start_heartbeats(config, manager)
+    # Stopped only after the server: its shutdown stops haproxy, which clears ``wanted``, so
+    # the supervisor never restarts the haproxy of an agent that is going away.
+    tasks = [asyncio.create_task(supervisor.run())]
+    if (beats := _start_heartbeats(config, manager)) is not None:
+        tasks.append(beats)
     try:
         await _AgentServer(uv_config, manager).serve()
     finally:
-        if beats is not None:
-            beats.cancel()
-            await asyncio.gather(beats, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _start_heartbeats(config: AgentConfig, manager: HaproxyManager) -> asyncio.Task[None] | None:

@@ -8,6 +8,7 @@ without breaking an older controller.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -115,6 +116,12 @@ class HaproxyStatus(_Body):
     # made live. Added within 1.0: an older agent leaves the defaults.
     reloads: int = 0
     worker_pids: list[int] = Field(default_factory=list)
+    # The agent's supervisor restarts a haproxy that died while it should run: attempts since
+    # the agent started, when the last began (UTC) and whether it came up (``None`` while it
+    # is under way). Added within 1.0.
+    restarts: int = 0
+    last_restart_at: datetime | None = None
+    last_restart_ok: bool | None = None
 
 
 class HaproxyAction(_Body):
