@@ -218,6 +218,8 @@ class AmphoraProvider:
     ) -> None:
         for amphora, graceful in leaving:
             await self._remove(amphora, graceful=graceful)
+            if graceful and amphora.status == AmphoraStatus.ALLOCATED:
+                continue  # a duplicate left by a crash, not a failover
             await self.fleet.write(
                 events.record,
                 EventKind.FAILOVER_FINISHED,
