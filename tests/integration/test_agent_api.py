@@ -14,13 +14,13 @@ import signal
 import socket
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from portico.domain.errors import TransientError
 from portico.drivers.agent_client import ConfigInvalid, StaleGeneration
+from portico.drivers.compute.processes import pid_alive
 from portico.wire.agent_api import ConfigPush, TlsFile
 from tests.conftest import wait_for
 from tests.support.agent import AgentHandle, haproxy_config
@@ -40,11 +40,8 @@ def _config(port: int, servers: list[Backend], extra: str = "") -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    # The shared check: a process that exits between kill(0) and reading /proc is dead.
+    return pid_alive(pid)
 
 
 def test_discovery_lists_versions_and_info_reports_software_and_capabilities(
