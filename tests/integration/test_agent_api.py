@@ -39,11 +39,6 @@ def _config(port: int, servers: list[Backend], extra: str = "") -> str:
     return haproxy_config(port=port, servers={b.name: b.port for b in servers}, extra=extra)
 
 
-def _alive(pid: int) -> bool:
-    # The shared check: a process that exits between kill(0) and reading /proc is dead.
-    return pid_alive(pid)
-
-
 def test_discovery_lists_versions_and_info_reports_software_and_capabilities(
     agent: AgentHandle,
 ) -> None:
@@ -168,7 +163,7 @@ def test_a_killed_agent_is_replaced_by_one_that_adopts_the_running_haproxy(
     master, workers = agent.status().master_pid, agent.status().worker_pids
     old_agent = agent.agent_pid
     os.kill(old_agent, signal.SIGKILL)
-    wait_for(lambda: not _alive(old_agent))
+    wait_for(lambda: not pid_alive(old_agent))
     # haproxy does not depend on its agent: traffic continues while none runs.
     assert get_through(f"http://127.0.0.1:{port}/").status_code == 200
 
@@ -188,8 +183,8 @@ def test_sigterm_of_the_agent_stops_its_haproxy(agent: AgentHandle, two: list[Ba
     master = agent.status().master_pid
     assert master is not None
     os.kill(agent.agent_pid, signal.SIGTERM)
-    wait_for(lambda: not _alive(master), timeout=15)
-    wait_for(lambda: not _alive(agent.agent_pid), timeout=15)
+    wait_for(lambda: not pid_alive(master), timeout=15)
+    wait_for(lambda: not pid_alive(agent.agent_pid), timeout=15)
 
 
 def test_haproxy_stop_start_reload_and_status(agent: AgentHandle, two: list[Backend]) -> None:

@@ -13,14 +13,14 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from portico.drivers.compute.processes import pid_alive
 from tests.conftest import wait_for
 from tests.support.agent import AgentHandle, haproxy_config
-from tests.support.amphorae import get_through
+from tests.support.amphorae import get_through, haproxy_workers
 from tests.support.backends import Backend, backends
 from tests.support.processes import free_port
 
@@ -33,34 +33,13 @@ def backend() -> Iterator[Backend]:
         yield servers[0]
 
 
-def _proc_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (state first), if it exists."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    fields = _proc_fields(pid)
-    return fields is not None and fields[0] != "Z"
-
-
 def _master(agent: AgentHandle) -> int | None:
     """The live haproxy master named by the agent's pid file."""
     try:
         pid = int((agent.haproxy_dir / "run" / "haproxy.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if _alive(pid) else None
-
-
-def _workers(master: int) -> list[int]:
-    return [
-        int(child)
-        for task in Path(f"/proc/{master}/task").glob("*")
-        for child in (task / "children").read_text().split()
-    ]
+    return pid if pid_alive(pid) else None
 
 
 def _serves(url: str) -> bool:
@@ -105,11 +84,11 @@ def test_a_killed_worker_takes_its_master_down_and_both_come_back(
     agent: AgentHandle, backend: Backend
 ) -> None:
     url, master = _start(agent, backend)
-    (worker,) = _workers(master)
+    (worker,) = haproxy_workers(master)
     os.kill(worker, signal.SIGKILL)
 
     new = _restarted(agent, master)
-    assert not _alive(master)  # haproxy 2.6's master exits when its worker dies
+    assert not pid_alive(master)  # haproxy 2.6's master exits when its worker dies
     wait_for(lambda: _serves(url), timeout=RESTART_TIMEOUT)
     assert agent.status().master_pid == new
     assert agent.status().restarts == 1
@@ -119,19 +98,19 @@ def test_a_stuck_worker_left_behind_by_a_killed_master_is_removed_before_the_res
     agent: AgentHandle, backend: Backend
 ) -> None:
     url, master = _start(agent, backend)
-    (worker,) = _workers(master)
+    (worker,) = haproxy_workers(master)
     # A stopped worker cannot notice its master's death: it keeps the listening socket, and
     # with SO_REUSEPORT it would share new connections with the new master and never answer.
     os.kill(worker, signal.SIGSTOP)
     try:
         os.kill(master, signal.SIGKILL)
         _restarted(agent, master)
-        wait_for(lambda: not _alive(worker), timeout=RESTART_TIMEOUT)
+        wait_for(lambda: not pid_alive(worker), timeout=RESTART_TIMEOUT)
         wait_for(lambda: _serves(url), timeout=RESTART_TIMEOUT)
         # Every connection is answered: none lands on a socket of the old worker.
         assert all(get_through(url).status_code == 200 for _ in range(20))
     finally:
-        if _alive(worker) and os.readlink(f"/proc/{worker}/cwd") == str(agent.haproxy_dir):
+        if pid_alive(worker) and os.readlink(f"/proc/{worker}/cwd") == str(agent.haproxy_dir):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker, signal.SIGKILL)
 
@@ -141,7 +120,7 @@ def test_haproxy_stopped_through_the_api_stays_stopped_until_started(
 ) -> None:
     url, master = _start(agent, backend)
     assert agent.status("stop").running is False
-    assert not _alive(master)
+    assert not pid_alive(master)
 
     # The supervisor polls every 0.1 s: over a second it would have restarted it many times.
     deadline = time.monotonic() + 1.0
@@ -165,7 +144,7 @@ def test_the_agent_going_away_stops_haproxy_for_good(agent: AgentHandle, backend
     _, master = _start(agent, backend)
     agent_pid = agent.agent_pid
     os.kill(agent_pid, signal.SIGTERM)
-    wait_for(lambda: not _alive(agent_pid), timeout=RESTART_TIMEOUT)
+    wait_for(lambda: not pid_alive(agent_pid), timeout=RESTART_TIMEOUT)
     # Its own shutdown stop is not a death to repair: no master runs after it left.
-    assert not _alive(master)
+    assert not pid_alive(master)
     assert _master(agent) is None

@@ -32,6 +32,8 @@ def pid_alive(pid: int) -> bool:
     # A zombie child (exited, not yet reaped) is not alive.
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False  # it exited (and was reaped) since kill(0)
     except (OSError, IndexError):
         return True
     return state != "Z"
