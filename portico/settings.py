@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     failover_threshold: str | None = Field(default="10", pattern=r"^\s*\d+(\.\d+)?\s*%?\s*$")
     spares_pool_size: int = Field(default=0, ge=0)
     spares_interval: float = Field(default=5.0, gt=0)
+    # ACTIVE_STANDBY (keepalived, VRRPv3): seconds between adverts (the BACKUP takes over
+    # after about three missed), the check script's period in whole seconds and how many
+    # failed (fall) or passed (rise) runs change its verdict, and haproxy's peers port.
+    vrrp_advert_interval: float = Field(default=0.1, ge=0.01, le=255)
+    vrrp_check_interval: int = Field(default=1, ge=1, le=60)
+    vrrp_check_fall: int = Field(default=2, ge=1, le=10)
+    vrrp_check_rise: int = Field(default=2, ge=1, le=10)
+    haproxy_peers_port: int = Field(default=1025, ge=1, le=65535)
 
     subnets: list[SubnetSetting] = Field(default_factory=lambda: [SubnetSetting()])
 

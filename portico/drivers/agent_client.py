@@ -30,8 +30,11 @@ from portico.wire.agent_api import (
     ErrorBody,
     HaproxyAction,
     HaproxyStatus,
+    InterfaceInfo,
     RuntimeChange,
     Stats,
+    VrrpConfig,
+    VrrpStatus,
 )
 
 T = TypeVar("T", bound=BaseModel)
@@ -157,6 +160,20 @@ class AgentClient:
     ) -> None:
         path = f"/{API_VERSION}/certificate"
         await self._call("PUT", endpoint, amphora_id, path, _Ack, body=update)
+
+    async def vrrp(
+        self, endpoint: str, amphora_id: str, config: VrrpConfig | None = None
+    ) -> VrrpStatus:
+        """keepalived's state on the amphora; with ``config``, apply it first."""
+        path = f"/{API_VERSION}/vrrp"
+        if config is None:
+            return await self._call("GET", endpoint, amphora_id, path, VrrpStatus)
+        return await self._call("PUT", endpoint, amphora_id, path, VrrpStatus, body=config)
+
+    async def interface(self, endpoint: str, amphora_id: str, address: str) -> InterfaceInfo:
+        """The amphora's interface that carries ``address``."""
+        path = f"/{API_VERSION}/interface/{address}"
+        return await self._call("GET", endpoint, amphora_id, path, InterfaceInfo)
 
 
 class _Ack(BaseModel):

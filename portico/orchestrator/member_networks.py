@@ -50,8 +50,8 @@ async def converge_legs(
         plug = NetworkPlug(address=address, subnet_cidr=cidr, network_id=network)
         await compute.plug_network(amphora.compute_id, plug)
     for subnet_id, address in amphora.network_legs.items():
-        if subnet_id in wanted:
-            continue
+        if subnet_id in wanted or subnet_id == snapshot.spec.vip_subnet_id:
+            continue  # a leg on the VIP's subnet is an ACTIVE_STANDBY amphora's VRRP address
         subnet = known.get(subnet_id)
         if subnet is not None:
             plug = NetworkPlug(

@@ -11,13 +11,15 @@ applied, so a slow controller can never roll an amphora back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
 
 from portico.db.engine import Database
-from portico.domain.constants import AmphoraStatus
-from portico.domain.errors import PermanentError, TransientError
+from portico.domain.constants import AmphoraStatus, Topology
+from portico.domain.errors import InvalidInput, PermanentError, TransientError
+from portico.domain.vrrp import assign_roles
 from portico.drivers.agent_client import StaleGeneration
 from portico.drivers.compute.base import InstanceStatus, NetworkPlug
 from portico.drivers.providers.base import (
@@ -26,12 +28,13 @@ from portico.drivers.providers.base import (
     LoadBalancerSnapshot,
     ProviderContext,
 )
-from portico.orchestrator import member_networks, statuses
+from portico.orchestrator import member_networks, pair, statuses
 from portico.orchestrator.capabilities import refused_feature
 from portico.orchestrator.fleet import Fleet
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
 from portico.render.haproxy import RenderOptions, render_haproxy
+from portico.render.peers import Peers
 from portico.render.runtime_plan import plan_runtime
 from portico.services import amphora_records as records
 from portico.services import events
@@ -42,13 +45,17 @@ from portico.wire.agent_api import ConfigPush, RuntimeChange, TlsFile
 LOG = logging.getLogger(__name__)
 FLAVOR_CAPABILITIES = {
     "loadbalancer_topology": "The load balancer topology. One of: SINGLE - One amphora per "
-    "load balancer. (ACTIVE_STANDBY comes with the health and high availability work.)",
+    "load balancer. ACTIVE_STANDBY - Two amphora per load balancer.",
     "compute_flavor": "The compute driver flavor ID.",
     "amp_image_tag": "The amphora image (agent version) to boot.",
 }
 AVAILABILITY_ZONE_CAPABILITIES = {
     "compute_zone": "The compute availability zone to use for this loadbalancer.",
 }
+_NO_VRRP = (
+    "loadbalancer_topology ACTIVE_STANDBY needs a compute driver whose amphorae share a "
+    "network segment for VRRP (netns); compute driver {driver!r} cannot run it"
+)
 # Amphorae on their way out of a load balancer, and whether to stop them gracefully.
 Leaving = list[tuple[AmphoraRecord, bool]]
 
@@ -78,11 +85,13 @@ class AmphoraProvider:
 
     def validate_flavor(self, data: Mapping[str, Any]) -> None:
         topology = data.get("loadbalancer_topology")
-        if topology is not None and topology != "SINGLE":
+        if topology is not None and topology not in (Topology.SINGLE, Topology.ACTIVE_STANDBY):
             raise InvalidMetadata(
-                f"loadbalancer_topology {topology!r} is not supported by provider amphora yet "
-                "(SINGLE only)"
+                f"loadbalancer_topology {topology!r} is not one of SINGLE, ACTIVE_STANDBY"
             )
+        if topology == Topology.ACTIVE_STANDBY and not self.fleet.compute.vrrp:
+            # The operator's deployment cannot run it: a clear 400, not "unsupported".
+            raise InvalidInput(_NO_VRRP.format(driver=self.fleet.compute.name))
         for key in ("compute_flavor", "amp_image_tag"):
             value = data.get(key)
             if value is not None and (not isinstance(value, str) or not value):
@@ -95,19 +104,91 @@ class AmphoraProvider:
 
     # -- the provider contract --------------------------------------------------------------
     async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
-        amphora, leaving = await self._ensure_amphora(snapshot)
-        fleet = self.fleet
+        if snapshot.topology == Topology.ACTIVE_STANDBY:
+            return await self._apply_pair(snapshot)
+        (amphora,), leaving = await self._ensure_amphorae(snapshot, 1, vip=self._vip(snapshot))
+        await self._converge_legs(snapshot, amphora)
+        await self._push(snapshot, amphora)
+        stats = await self.fleet.client.stats(self._endpoint(amphora), amphora.id)
+        await self._remove_leaving(snapshot, amphora, leaving)
+        return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
+
+    async def _apply_pair(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
+        """ACTIVE_STANDBY: two amphorae, keepalived moving the VIP between them.
+
+        Both get haproxy's configuration before keepalived's, so whichever takes the VIP
+        serves at once; a replacement joins as BACKUP beside the survivor, which keeps the
+        VIP throughout (its reload for the new peer drops nothing).
+        """
+        vip, subnet_id = self._vip(snapshot), snapshot.spec.vip_subnet_id
+        if vip is None or subnet_id is None:
+            raise PermanentError("ACTIVE_STANDBY needs a VIP address on a subnet")
+        if not self.fleet.compute.vrrp:
+            raise PermanentError(_NO_VRRP.format(driver=self.fleet.compute.name))
+        found, leaving = await self._ensure_amphorae(snapshot, 2, vip=None)
+        roles = assign_roles([(a.id, a.role) for a in found])
+        joined = [
+            await pair.join(
+                self.fleet, a, roles[a.id], lb_id=snapshot.id, vip=vip, subnet_id=subnet_id
+            )
+            for a in found
+        ]
+        for amphora in joined:
+            await self._converge_legs(snapshot, amphora)
+        port = self.settings.haproxy_peers_port
+        await asyncio.gather(
+            *(self._push(snapshot, a, peers=pair.peers(a, joined, port)) for a in joined)
+        )
+        settings = self.settings
+        configs = [
+            pair.keepalived(
+                a,
+                joined,
+                lb_id=snapshot.id,
+                vip=vip,
+                generation=snapshot.generation,
+                advert_interval=settings.vrrp_advert_interval,
+                check_interval=settings.vrrp_check_interval,
+                check_fall=settings.vrrp_check_fall,
+                check_rise=settings.vrrp_check_rise,
+            )
+            for a in joined
+        ]
+        try:
+            await asyncio.gather(
+                *(
+                    self.fleet.client.vrrp(self._endpoint(a), a.id, config)
+                    for a, config in zip(joined, configs, strict=True)
+                )
+            )
+        except StaleGeneration as exc:
+            raise TransientError(str(exc)) from exc
+        # Three adverts elect a MASTER; allow for slow machines and a check script's rise.
+        settle = 10 * settings.vrrp_advert_interval + 2 * settings.vrrp_check_interval + 3
+        master = await pair.wait_for_master(self.fleet, joined, seconds=settle)
+        stats = await self.fleet.client.stats(self._endpoint(master), master.id)
+        await self._remove_leaving(snapshot, master, leaving)
+        return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
+
+    async def _converge_legs(self, snapshot: LoadBalancerSnapshot, amphora: AmphoraRecord) -> None:
         await member_networks.converge_legs(
             snapshot,
             amphora,
             settings=self.settings,
-            compute=fleet.compute,
+            compute=self.fleet.compute,
             allocate=self._allocate_leg,
             release=self._release_leg,
         )
+
+    async def _push(
+        self, snapshot: LoadBalancerSnapshot, amphora: AmphoraRecord, *, peers: Peers | None = None
+    ) -> None:
+        """Render for what the amphora reports it runs, and apply: runtime ops when only
+        servers changed since our last push to it, else a seamless reload."""
+        fleet = self.fleet
         target = RenderTarget.from_info(amphora.haproxy_version, amphora.capabilities)
         try:
-            rendered = render_haproxy(snapshot.spec, target, self._options)
+            rendered = render_haproxy(snapshot.spec, target, self._options, peers=peers)
         except RenderError as exc:
             raise PermanentError(str(exc)) from exc
         push = ConfigPush(
@@ -135,9 +216,6 @@ class AmphoraProvider:
             generation=result.generation,
             config_hash=result.config_hash,
         )
-        stats = await fleet.client.stats(endpoint, amphora.id)
-        await self._remove_leaving(snapshot, amphora, leaving)
-        return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
 
     def _base(self, amphora: AmphoraRecord) -> str | None:
         """The configuration the amphora runs, if this controller knows it for sure.
@@ -156,44 +234,46 @@ class AmphoraProvider:
             await self._remove(amphora, graceful=amphora.status != AmphoraStatus.ERROR)
 
     # -- amphorae ------------------------------------------------------------------------
-    async def _ensure_amphora(
-        self, snapshot: LoadBalancerSnapshot
-    ) -> tuple[AmphoraRecord, Leaving]:
-        """The amphora to serve the load balancer, and those to remove once it serves.
+    async def _ensure_amphorae(
+        self, snapshot: LoadBalancerSnapshot, want: int, *, vip: NetworkPlug | None
+    ) -> tuple[list[AmphoraRecord], Leaving]:
+        """The ``want`` amphorae to serve the load balancer, and those to remove once they do.
 
         After a controller restart the rows are the truth: an ALLOCATED amphora whose instance
         runs is adopted as it is (agents outlive controllers), a BOOTING one is finished with
         the same amphora id (``create`` is idempotent per id, so its running instance is
         found, not duplicated). Amphorae in ERROR (failed: the health service marks silent
         ones), in PENDING_DELETE (retired by an operator's failover), whose instance is gone,
-        or beyond the first usable one leave, but only after the replacement serves: a
+        or beyond the first usable ``want`` leave, but only after the replacements serve: a
         retired amphora keeps carrying traffic until then, and on the ``local`` driver even a
-        frozen one may still.
+        frozen one may still. ``vip`` is plugged on amphorae that take it directly (SINGLE).
         """
-        chosen: AmphoraRecord | None = None
+        chosen: list[AmphoraRecord] = []
         leaving: Leaving = []
         compute = self.fleet.compute
         for amphora in await self.fleet.read(records.for_load_balancer, snapshot.id):
             if amphora.status == AmphoraStatus.ERROR:
                 leaving.append((amphora, False))
-            elif amphora.status == AmphoraStatus.PENDING_DELETE or chosen is not None:
+            elif amphora.status == AmphoraStatus.PENDING_DELETE or len(chosen) >= want:
                 leaving.append((amphora, True))
             elif amphora.status == AmphoraStatus.BOOTING or amphora.compute_id is None:
-                chosen = await self.fleet.boot(amphora.id, snapshot.id, vip=self._vip(snapshot))
+                chosen.append(await self.fleet.boot(amphora.id, snapshot.id, vip=vip))
             elif await compute.status(amphora.compute_id) in (
                 InstanceStatus.RUNNING,
                 InstanceStatus.BUILDING,
             ):
-                chosen = amphora
+                chosen.append(amphora)
             else:
                 LOG.warning("%s amphora %s is gone: replacing it", snapshot.id, amphora.id)
                 leaving.append((amphora, False))
-        if chosen is None:
-            chosen = await self._replacement(snapshot)
+        while len(chosen) < want:
+            chosen.append(await self._replacement(snapshot, vip))
         return chosen, leaving
 
-    async def _replacement(self, snapshot: LoadBalancerSnapshot) -> AmphoraRecord:
-        """A ready spare when the pool has one (its VIP plugged), else a newly booted amphora."""
+    async def _replacement(
+        self, snapshot: LoadBalancerSnapshot, vip: NetworkPlug | None
+    ) -> AmphoraRecord:
+        """A ready spare when the pool has one (``vip`` plugged), else a newly booted amphora."""
         fleet = self.fleet
         while True:
             spare = await fleet.write(
@@ -203,7 +283,6 @@ class AmphoraProvider:
                 break
             assert spare.compute_id is not None
             if await fleet.compute.status(spare.compute_id) == InstanceStatus.RUNNING:
-                vip = self._vip(snapshot)
                 if vip is not None:
                     await fleet.compute.plug_vip(spare.compute_id, vip)
                 LOG.info("%s takes spare amphora %s", snapshot.id, spare.id)
@@ -211,7 +290,7 @@ class AmphoraProvider:
             LOG.warning("spare amphora %s is gone: removing it", spare.id)
             await self._remove(spare, graceful=False)
         amphora_id = await fleet.create_row(snapshot.id)
-        return await fleet.boot(amphora_id, snapshot.id, vip=self._vip(snapshot))
+        return await fleet.boot(amphora_id, snapshot.id, vip=vip)
 
     async def _remove_leaving(
         self, snapshot: LoadBalancerSnapshot, replacement: AmphoraRecord, leaving: Leaving

@@ -20,6 +20,7 @@ from portico.domain.desired import ListenerSpec, LoadBalancerSpec, PoolSpec
 from portico.render import sections
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
+from portico.render.peers import SECTION, Peers
 from portico.render.quoting import quote
 from portico.render.tls import TlsFiles
 
@@ -63,30 +64,41 @@ def backend_name(pool_id: str, listener_id: str) -> str:
 
 
 def render_haproxy(
-    spec: LoadBalancerSpec, target: RenderTarget, options: RenderOptions | None = None
+    spec: LoadBalancerSpec,
+    target: RenderTarget,
+    options: RenderOptions | None = None,
+    *,
+    peers: Peers | None = None,
 ) -> RenderedConfig:
     """The haproxy configuration for ``spec`` as ``target`` can run it.
+
+    ``peers``: the amphora is one of an ACTIVE_STANDBY pair, whose stick tables are synced.
 
     Raises ``RenderError`` (shown to the user) for anything the amphora cannot run,
     including a value no quoting can make safe (the API refuses those first).
     """
     try:
-        return _render(spec, target, options or RenderOptions())
+        return _render(spec, target, options or RenderOptions(), peers)
     except RenderError:
         raise
     except ValueError as exc:  # an address, number or enum the API should have refused
         raise RenderError(f"load balancer {spec.id}: {exc}") from exc
 
 
-def _render(spec: LoadBalancerSpec, target: RenderTarget, options: RenderOptions) -> RenderedConfig:
+def _render(
+    spec: LoadBalancerSpec, target: RenderTarget, options: RenderOptions, peers: Peers | None
+) -> RenderedConfig:
     files = TlsFiles(spec.certificates)
+    section = SECTION if peers is not None else None
     frontends: list[sections.Section] = []
     backends: list[sections.Section] = []
     for listener in spec.listeners if spec.admin_state_up else ():
         pools = _pools_of(spec, listener)
         running = {pool.id for pool in pools}
         frontends.append(sections.frontend(spec, listener, target, files, running))
-        backends.extend(sections.backend(listener, pool, target, files) for pool in pools)
+        backends.extend(
+            sections.backend(listener, pool, target, files, peers=section) for pool in pools
+        )
     text = (
         _environment()
         .get_template("haproxy.cfg.j2")
@@ -95,6 +107,9 @@ def _render(spec: LoadBalancerSpec, target: RenderTarget, options: RenderOptions
             options=options,
             frontends=frontends,
             backends=backends,
+            peers=peers,
+            peers_section=SECTION,
+            peer_lines=peers.lines() if peers is not None else [],
         )
     )
     return RenderedConfig(text=text, files=files.items())

@@ -180,8 +180,14 @@ def _hsts(listener: ListenerSpec) -> list[str]:
 
 
 def backend(
-    listener: ListenerSpec, pool: PoolSpec, target: RenderTarget, files: TlsFiles
+    listener: ListenerSpec,
+    pool: PoolSpec,
+    target: RenderTarget,
+    files: TlsFiles,
+    *,
+    peers: str | None = None,
 ) -> Section:
+    """A pool's backend for one listener; ``peers`` names the section its stick tables sync in."""
     section = Section("backend", f"{pool.id}:{listener.id}")
     add = section.lines.append
     mode = MODES.get(listener.protocol, "tcp")
@@ -192,7 +198,7 @@ def backend(
     # With every primary member down, spread over all backups rather than the first one.
     add("option allbackups")
     if pool.session_persistence is not None:
-        section.lines.extend(_persistence(pool, mode))
+        section.lines.extend(_persistence(pool, mode, peers))
     monitor = pool.health_monitor
     if monitor is not None and monitor.admin_state_up:
         section.lines.extend(_monitor(monitor))
@@ -212,12 +218,13 @@ def _algorithm(pool: PoolSpec, target: RenderTarget) -> list[str]:
     return lines
 
 
-def _persistence(pool: PoolSpec, mode: str) -> list[str]:
+def _persistence(pool: PoolSpec, mode: str, peers: str | None) -> list[str]:
     sp = pool.session_persistence
     assert sp is not None
+    synced = f" peers {peers}" if peers else ""
     if sp.type == "SOURCE_IP":
         expire = f" expire {int(sp.persistence_timeout)}s" if sp.persistence_timeout else ""
-        return [f"stick-table type ipv6 size 10k{expire}", "stick on src"]
+        return [f"stick-table type ipv6 size 10k{expire}{synced}", "stick on src"]
     if mode != "http":
         return []  # cookies need HTTP; the API refuses them on other pools
     if sp.type == "HTTP_COOKIE":
@@ -225,7 +232,7 @@ def _persistence(pool: PoolSpec, mode: str) -> list[str]:
     if sp.type == "APP_COOKIE" and sp.cookie_name:
         name = sp.cookie_name
         return [
-            "stick-table type string len 64 size 10k",
+            f"stick-table type string len 64 size 10k{synced}",
             f"stick store-response {fetch('res.cook', name)}",
             f"stick match {fetch('req.cook', name)}",
         ]

@@ -36,6 +36,12 @@ class AmphoraRecord:
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     network_legs: Mapping[str, str] = field(default_factory=dict)
+    # ACTIVE_STANDBY: the amphora's own address on the VIP network, the interface carrying
+    # it (as the agent names it), its priority and the pair's virtual router id.
+    vrrp_ip: str | None = None
+    vrrp_interface: str | None = None
+    vrrp_priority: int | None = None
+    vrrp_id: int | None = None
 
 
 def _record(row: Amphora) -> AmphoraRecord:
@@ -54,6 +60,10 @@ def _record(row: Amphora) -> AmphoraRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         network_legs=dict(row.network_legs or {}),
+        vrrp_ip=row.vrrp_ip,
+        vrrp_interface=row.vrrp_interface,
+        vrrp_priority=row.vrrp_priority,
+        vrrp_id=row.vrrp_id,
     )
 
 
@@ -184,6 +194,31 @@ def record_info(
 
 def record_applied(session: Session, amphora_id: str, *, generation: int, config_hash: str) -> None:
     _update(session, amphora_id, applied_generation=generation, config_hash=config_hash)
+
+
+def record_vrrp(
+    session: Session,
+    amphora_id: str,
+    *,
+    role: AmphoraRole,
+    vrrp_ip: str,
+    ha_ip: str,
+    interface: str,
+    priority: int,
+    vrrp_id: int,
+) -> None:
+    """The amphora's place in its ACTIVE_STANDBY pair (shown by the amphora API, as Octavia:
+    ``ha_ip`` is the VIP the pair moves)."""
+    _update(
+        session,
+        amphora_id,
+        role=role,
+        vrrp_ip=vrrp_ip,
+        ha_ip=ha_ip,
+        vrrp_interface=interface,
+        vrrp_priority=priority,
+        vrrp_id=vrrp_id,
+    )
 
 
 def certificates_due(session: Session, *, before: dt.datetime) -> list[AmphoraRecord]:

@@ -23,11 +23,17 @@ from portico.db.models import (
 from portico.domain.constants import AmphoraStatus
 from portico.domain.constants import OperatingStatus as OS
 from portico.domain.constants import ProvisioningStatus as PS
-from portico.domain.errors import ImmutableObject, InvalidInput, NotFound, ValidationException
+from portico.domain.errors import (
+    ImmutableObject,
+    InvalidInput,
+    NotFound,
+    ProviderUnsupported,
+    ValidationException,
+)
 from portico.domain.network import address_in, pick_address
 from portico.domain.policy import Access, Caller, require
 from portico.domain.status import DELETABLE_STRICT
-from portico.drivers.providers.base import Provider
+from portico.drivers.providers.base import DescribesCapabilities, InvalidMetadata, Provider
 from portico.services import failover, graph, provider_checks
 from portico.services.changes import bump_generation, lock_load_balancer
 from portico.services.listing import ListQuery, Page, owned_columns
@@ -111,9 +117,18 @@ def _place_vip(
             )
         address = requested
     else:
+        # Amphorae's own addresses on the subnet (member legs, VRRP addresses) are taken too.
+        legs = {
+            address
+            for row_legs in session.scalars(
+                select(Amphora.network_legs).where(Amphora.status != AmphoraStatus.DELETED)
+            )
+            for leg_subnet, address in (row_legs or {}).items()
+            if leg_subnet == subnet.id
+        }
 
         def taken(candidate: str) -> bool:
-            return (
+            return candidate in legs or (
                 session.scalar(
                     select(LoadBalancer.id).where(
                         LoadBalancer.vip_subnet_id == subnet.id,
@@ -170,6 +185,19 @@ def _check_catalogue(
     return provider, topology if isinstance(topology, str) else None
 
 
+def _check_topology(providers: Mapping[str, Provider], name: str, topology: str | None) -> None:
+    """The flavor's topology, checked again against what the deployment runs now (the
+    compute driver may have changed since the flavor was made): ACTIVE_STANDBY on a driver
+    without VRRP is a 400 from the provider."""
+    provider = providers.get(name)
+    if topology is None or not isinstance(provider, DescribesCapabilities):
+        return
+    try:
+        provider.validate_flavor({"loadbalancer_topology": topology})
+    except InvalidMetadata as exc:
+        raise ProviderUnsupported(name, str(exc)) from exc
+
+
 def _decoded(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
@@ -192,6 +220,7 @@ def create_loadbalancer(
         raise InvalidInput("Missing project ID in request where one is required.")
     require(caller, Access.WRITE, project)
     provider, topology = _check_catalogue(session, settings, data)
+    _check_topology(providers, provider, topology)
     provider_checks.refuse_unsupported(providers, provider, provider_checks.graph_features(data))
     check_quota(session, settings, project, "load_balancer")
     lb = LoadBalancer(

@@ -185,6 +185,54 @@ class Details(_Body):
     config_hash: str | None
 
 
+class VrrpConfig(_Body):
+    """``PUT /1.0/vrrp``: keepalived's configuration for an ACTIVE_STANDBY pair.
+
+    Rendered by the controller. It names the agent's own files as ``${AMPHORA_DIR}/...``: the
+    agent defines that keepalived variable as its base directory when it writes the file,
+    since only the agent knows where it keeps them (the check script
+    ``vrrp/check-haproxy.sh`` and the track file ``vrrp/haproxy-state``, see
+    docs/agent-api.md). ``vips`` (``address/prefixlen``) are the addresses keepalived moves
+    on ``interface``: the agent removes them itself when keepalived dies, because a
+    keepalived killed with -9 leaves them configured (two amphorae would answer for them).
+    Needs capability ``vrrp``. Added within 1.0.
+    """
+
+    generation: int = Field(ge=0)
+    keepalived_cfg: str
+    interface: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,15}$")
+    vips: list[str] = Field(min_length=1)
+
+
+class VrrpStatus(_Body):
+    """``GET /1.0/vrrp`` (and the answer to ``PUT``): keepalived as the agent sees it."""
+
+    configured: bool
+    running: bool
+    pid: int | None = None
+    generation: int = 0
+    config_hash: str | None = None
+    # Every VIP of the configuration is on the interface: this amphora is the MASTER.
+    holds_vips: bool = False
+    # What the track file tells keepalived: haproxy runs here (``False``: FAULT, VIP released).
+    haproxy_ok: bool = False
+    # keepalived restarts made by the agent's supervisor since the agent started.
+    restarts: int = 0
+    # keepalived's refusal of the last configuration (``keepalived -t``), if it refused.
+    last_error: str | None = None
+
+
+class InterfaceInfo(_Body):
+    """``GET /1.0/interface/{address}``: the interface that carries an address on the amphora.
+
+    The controller learns from it which interface VRRP runs on (compute drivers name
+    interfaces as they like), as Octavia's agent answers it.
+    """
+
+    address: str
+    interface: str
+
+
 class ErrorBody(_Body):
     """Every agent error: a machine-readable code and a human message."""
 

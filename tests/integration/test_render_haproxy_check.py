@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from portico.domain.desired import (
 )
 from portico.render.capabilities import FULL
 from portico.render.haproxy import RenderedConfig, render_haproxy
+from portico.render.peers import Peer, Peers
 from portico.render.runtime_plan import plan_runtime
 from tests.conftest import wait_for
 from tests.support.backends import Backend, backends
@@ -71,6 +73,19 @@ def test_golden_variant_is_valid_for_haproxy(name: str, tmp_path: Path) -> None:
     spec, target = VARIANTS[name]
     rendered = render_haproxy(spec, target)
     output = haproxy_check(tmp_path, (GOLDEN / f"{name}.cfg").read_text(), rendered)
+    assert "[WARNING]" not in output and "[ALERT]" not in output, output
+
+
+@pytest.mark.parametrize("name", ["tcp_algorithms", "l7_policies"])
+def test_a_pair_member_with_synced_stick_tables_is_valid_for_haproxy(
+    name: str, tmp_path: Path
+) -> None:
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    peers = Peers(local=b, members=(Peer(a, "127.0.0.1", 1025), Peer(b, "127.0.0.2", 1025)))
+    spec, target = VARIANTS[name]
+    rendered = render_haproxy(spec, target, peers=peers)
+    assert "peers portico_peers" in rendered.text
+    output = haproxy_check(tmp_path, rendered.text, rendered)
     assert "[WARNING]" not in output and "[ALERT]" not in output, output
 
 

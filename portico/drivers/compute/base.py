@@ -92,6 +92,9 @@ class NetworkPlug:
 @runtime_checkable
 class ComputeDriver(Protocol):
     name: str
+    # Whether amphorae can form ACTIVE_STANDBY pairs: two of them share the VIP's network
+    # segment, so keepalived can move the VIP between them.
+    vrrp: bool
 
     async def create(self, request: AmphoraRequest) -> Instance:
         """Start booting an amphora; idempotent for the same amphora id."""

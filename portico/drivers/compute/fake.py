@@ -10,6 +10,8 @@ from portico.settings import Settings
 
 class FakeCompute:
     name = "fake"
+    # Its amphorae run nothing, so no keepalived either.
+    vrrp = False
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.instances_by_id: dict[str, Instance] = {}

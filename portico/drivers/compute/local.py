@@ -47,6 +47,8 @@ class LocalCompute:
     """Amphorae as local agent processes."""
 
     name = "local"
+    # Every amphora shares the host's loopback: there is no segment for VRRP to move a VIP on.
+    vrrp = False
 
     def __init__(self, settings: Settings) -> None:
         self.root = settings.data_dir / "amphorae"

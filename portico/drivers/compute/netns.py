@@ -55,6 +55,8 @@ class NetnsCompute:
     """Amphorae as network namespaces on bridges the driver creates."""
 
     name = "netns"
+    # Amphorae on one bridge per VIP network: keepalived moves the VIP between them.
+    vrrp = True
 
     def __init__(self, settings: Settings) -> None:
         self.root = settings.data_dir / "amphorae"
