@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from portico.db.engine import Database
-from portico.domain.constants import AmphoraStatus, Topology
+from portico.domain.constants import AmphoraRole, AmphoraStatus, Topology
 from portico.domain.errors import InvalidInput, PermanentError, TransientError
 from portico.domain.vrrp import assign_roles
 from portico.drivers.agent_client import StaleGeneration
@@ -154,18 +154,21 @@ class AmphoraProvider:
             )
             for a in joined
         ]
-        try:
-            await asyncio.gather(
-                *(
-                    self.fleet.client.vrrp(self._endpoint(a), a.id, config)
-                    for a, config in zip(joined, configs, strict=True)
-                )
-            )
-        except StaleGeneration as exc:
-            raise TransientError(str(exc)) from exc
         # Three adverts elect a MASTER; allow for slow machines and a check script's rise.
         settle = 10 * settings.vrrp_advert_interval + 2 * settings.vrrp_check_interval + 3
-        master = await pair.wait_for_master(self.fleet, joined, seconds=settle)
+        # The MASTER's keepalived first, and the BACKUP's once one of the pair holds the VIP:
+        # with ``nopreempt`` whoever comes up alone takes the VIP and keeps it, so the
+        # priorities alone would not decide a pair started at the same time.
+        ordered = sorted(
+            zip(joined, configs, strict=True), key=lambda item: item[0].role != AmphoraRole.MASTER
+        )
+        master = joined[0]
+        for amphora, config in ordered:
+            try:
+                await self.fleet.client.vrrp(self._endpoint(amphora), amphora.id, config)
+            except StaleGeneration as exc:
+                raise TransientError(str(exc)) from exc
+            master = await pair.wait_for_master(self.fleet, joined, seconds=settle)
         stats = await self.fleet.client.stats(self._endpoint(master), master.id)
         await self._remove_leaving(snapshot, master, leaving)
         return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
