@@ -19,9 +19,12 @@ from fastapi.responses import JSONResponse
 
 from portico.agent import details, runtime_socket
 from portico.agent.config import AgentConfig
+from portico.agent.errors import AgentError, stale
 from portico.agent.haproxy import ConfigRejected, HaproxyManager, ReloadFailed, config_hash
+from portico.agent.keepalived import KeepalivedManager
 from portico.agent.runtime_ops import apply_ops
 from portico.agent.supervisor import Supervisor
+from portico.agent.vrrp_api import vrrp_router
 from portico.wire.agent_api import (
     API_VERSION,
     SUPPORTED_API_VERSIONS,
@@ -35,19 +38,12 @@ from portico.wire.agent_api import (
     ErrorBody,
     HaproxyAction,
     HaproxyStatus,
-    ProcessInfo,
     RuntimeChange,
     StatRow,
     Stats,
 )
 
 V = f"/{API_VERSION}"
-
-
-class AgentError(Exception):
-    def __init__(self, status: int, error: str, message: str, details: str | None = None):
-        super().__init__(message)
-        self.status, self.body = status, ErrorBody(error=error, message=message, details=details)
 
 
 class Pushes:
@@ -65,7 +61,7 @@ class Pushes:
 
     def _check_fresh(self, generation: int) -> None:
         if generation < self.manager.state.generation:
-            raise _stale(generation, self.manager.state.generation)
+            raise stale(generation, self.manager.state.generation)
 
     def _applied(self) -> ConfigResult:
         state = self.manager.state
@@ -132,12 +128,6 @@ class Pushes:
             ) from exc
 
 
-def _stale(got: int, applied: int) -> AgentError:
-    return AgentError(
-        409, "stale_generation", f"generation {got} is older than the applied {applied}"
-    )
-
-
 def create_agent_app(
     config: AgentConfig,
     manager: HaproxyManager,
@@ -145,9 +135,12 @@ def create_agent_app(
     *,
     rotate_tls: Callable[[CertificateUpdate], None],
     supervisor: Supervisor,
+    vrrp: KeepalivedManager,
 ) -> FastAPI:
-    """The agent's routes, bound to one haproxy manager and the supervisor that restarts it."""
+    """The agent's routes, bound to one haproxy manager, its keepalived manager and the
+    supervisor that restarts them."""
     app = FastAPI(title="portico amphora agent", version=info.agent_version, docs_url=None)
+    app.include_router(vrrp_router(vrrp, supervisor, info))
     pushes = Pushes(manager)
 
     @app.exception_handler(AgentError)
@@ -169,7 +162,7 @@ def create_agent_app(
 
     @app.get(f"{V}/details")
     async def get_details() -> Details:
-        return await asyncio.to_thread(_details, config, manager, info)
+        return await asyncio.to_thread(_details, config, manager, info, vrrp)
 
     @app.get(f"{V}/config")
     async def get_config() -> ConfigState:
@@ -269,17 +262,18 @@ def _row(row: dict[str, str]) -> StatRow:
     )
 
 
-def _details(config: AgentConfig, manager: HaproxyManager, info: AgentInfo) -> Details:
+def _details(
+    config: AgentConfig, manager: HaproxyManager, info: AgentInfo, vrrp: KeepalivedManager
+) -> Details:
     total, available = details.memory()
     disk_total, disk_free = details.disk(config.base_dir)
-    processes: list[ProcessInfo] = []
-    master = manager.master_pid()
-    for pid in [details.os_pid(), *([master] if master else [])]:
-        found = details.process(pid)
-        if found:
-            processes.append(found)
-    if master:
-        processes += [p for p in map(details.process, details.children(master)) if p]
+    pids = [details.os_pid()]
+    # Each parent with its children: haproxy's master and workers, keepalived and its VRRP
+    # process.
+    for parent in (manager.master_pid(), vrrp.pid()):
+        if parent is not None:
+            pids += [parent, *details.children(parent)]
+    processes = [found for found in map(details.process, pids) if found is not None]
     return Details(
         amphora_id=info.amphora_id,
         api_version=info.api_version,

@@ -18,6 +18,8 @@ wins (older generations are refused with 409 by the caller).
 
 ``wanted`` records whether haproxy should run: ``start`` (and so every apply) sets it, ``stop``
 clears it. The supervisor (``supervisor.py``) restarts a haproxy that is wanted but dead.
+``on_change`` is called after every start (successful or not) and stop, so keepalived's track
+file follows haproxy at once rather than at the supervisor's next poll.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +97,8 @@ class HaproxyManager:
         # Whether haproxy should run once a configuration is applied. True until a stop: an
         # agent that adopts a running haproxy (or boots with one applied) supervises it.
         self.wanted = True
+        # Called after haproxy may have started or stopped (keepalived's track file).
+        self.on_change: Callable[[], None] | None = None
         self._run_fd: int | None = None
         for sub in ("certs", "run", "log"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
@@ -277,6 +282,12 @@ class HaproxyManager:
     async def start(self) -> None:
         """Start haproxy on the applied configuration unless it runs; it is wanted from now."""
         self.wanted = True
+        try:
+            await self._start()
+        finally:
+            self._changed()
+
+    async def _start(self) -> None:
         if self.running:
             return
         if not self.cfg_path.exists():
@@ -350,6 +361,12 @@ class HaproxyManager:
     async def stop(self) -> None:
         """Stop haproxy (SIGTERM, then SIGKILL) and leave it stopped: it is no longer wanted."""
         self.wanted = False
+        try:
+            await self._stop()
+        finally:
+            self._changed()
+
+    async def _stop(self) -> None:
         pid = self.master_pid()
         if pid is None:
             return
@@ -364,6 +381,10 @@ class HaproxyManager:
                 os.kill(pid, signal.SIGKILL)
             await asyncio.to_thread(self._kill_leftovers, pid)
         self.pid_path.unlink(missing_ok=True)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _kill_leftovers(self, master: int) -> None:
         """SIGKILL the processes a dead master left behind in this directory.

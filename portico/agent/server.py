@@ -5,9 +5,9 @@ OpenSSL also checks that it is a client certificate, so another amphora's server
 does not pass). The server certificate can be replaced while running: new handshakes use the
 new one, open connections and haproxy are untouched.
 
-SIGTERM stops haproxy too (the amphora is being deleted); SIGKILL leaves haproxy serving,
-and the next agent started on the same directory adopts it. While the agent runs, its
-supervisor restarts a haproxy that dies (``supervisor.py``).
+SIGTERM stops haproxy and keepalived too (the amphora is being deleted); SIGKILL leaves them
+running, and the next agent started on the same directory adopts them. While the agent runs,
+its supervisor restarts either when it dies (``supervisor.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from portico.agent.app import create_agent_app
 from portico.agent.config import AgentConfig
 from portico.agent.haproxy import HaproxyManager, ReloadFailed
 from portico.agent.heartbeat_sender import HeartbeatSender
+from portico.agent.keepalived import KeepalivedManager, VrrpFailed
 from portico.agent.supervisor import Supervisor
 from portico.wire.agent_api import API_VERSION, AgentInfo, CertificateUpdate
 
@@ -55,12 +56,19 @@ def _write_private(path: str, data: str) -> None:
 
 async def serve_agent(config: AgentConfig) -> None:
     manager = HaproxyManager(config.base_dir, binary=config.haproxy_binary)
+    vrrp = KeepalivedManager(config.base_dir, haproxy=manager)
+    manager.on_change = vrrp.track_haproxy
     info = await asyncio.to_thread(detect_info, config)
     if manager.state.config_hash and not manager.running:
         # Rebooted amphora (or a restarted agent whose haproxy died): bring back what ran.
         with contextlib.suppress(ReloadFailed):  # the supervisor tries again
             await manager.start()
-    supervisor = Supervisor(manager)
+    if vrrp.configured:
+        # Adopted if it runs (pid file alive); else started, after clearing what it left.
+        vrrp.track_haproxy()
+        with contextlib.suppress(VrrpFailed):  # the supervisor tries again
+            await vrrp.start()
+    supervisor = Supervisor(manager, vrrp=vrrp)
 
     def rotate_tls(update: CertificateUpdate) -> None:
         # Resolved at call time: uvicorn builds the context when the server starts.
@@ -77,7 +85,9 @@ async def serve_agent(config: AgentConfig) -> None:
         context.load_cert_chain(str(config.cert_file), str(config.key_file))
 
     uv_config = uvicorn.Config(
-        create_agent_app(config, manager, info, rotate_tls=rotate_tls, supervisor=supervisor),
+        create_agent_app(
+            config, manager, info, rotate_tls=rotate_tls, supervisor=supervisor, vrrp=vrrp
+        ),
         host=config.bind_host,
         port=config.bind_port,
         ssl_certfile=str(config.cert_file),
@@ -89,13 +99,13 @@ async def serve_agent(config: AgentConfig) -> None:
         # Idle pooled connections of a controller never answer TLS close_notify; do not wait.
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
-    # Stopped only after the server: its shutdown stops haproxy, which clears ``wanted``, so
-    # the supervisor never restarts the haproxy of an agent that is going away.
+    # Stopped only after the server: its shutdown stops haproxy and keepalived, which clears
+    # their ``wanted``, so the supervisor never restarts those of an agent going away.
     tasks = [asyncio.create_task(supervisor.run())]
     if (beats := _start_heartbeats(config, manager)) is not None:
         tasks.append(beats)
     try:
-        await _AgentServer(uv_config, manager).serve()
+        await _AgentServer(uv_config, manager, vrrp).serve()
     finally:
         for task in tasks:
             task.cancel()
@@ -110,19 +120,26 @@ def _start_heartbeats(config: AgentConfig, manager: HaproxyManager) -> asyncio.T
 
 
 class _AgentServer(uvicorn.Server):
-    """On a graceful stop (SIGTERM/SIGINT) the amphora goes away with its haproxy.
+    """On a graceful stop (SIGTERM/SIGINT) the amphora goes away with haproxy and keepalived.
 
     Done in ``shutdown`` because uvicorn re-raises the captured signal once ``serve``
     returns, which would end the process before any code after it runs.
     """
 
-    def __init__(self, config: uvicorn.Config, manager: HaproxyManager) -> None:
+    def __init__(
+        self, config: uvicorn.Config, manager: HaproxyManager, vrrp: KeepalivedManager
+    ) -> None:
         super().__init__(config)
         self._manager = manager
+        self._vrrp = vrrp
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # haproxy first: closing the HTTPS connections can wait on TLS close_notify from
+        # The processes first: closing the HTTPS connections can wait on TLS close_notify from
         # controllers that are not reading, and the compute driver kills a slow agent.
+        # keepalived before haproxy: the VIP moves to the peer (keepalived sends priority 0)
+        # while haproxy here still answers, rather than after it stopped listening.
+        async with self._vrrp.lock:
+            await self._vrrp.stop()
         async with self._manager.lock:
             await self._manager.stop()
         await super().shutdown(sockets)
