@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import shlex
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,13 +35,13 @@ from pathlib import Path
 
 from portico.agent import netif
 from portico.agent.haproxy import HaproxyManager
+from portico.agent.keepalived_files import check_script, keepalived_conf, start_argv, vrrp_hash
 from portico.wire.agent_api import VrrpConfig
 
 LOG = logging.getLogger(__name__)
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 VALIDATE_TIMEOUT = 30.0
-VARIABLE = "AMPHORA_DIR"
 
 
 class VrrpRejected(Exception):
@@ -68,33 +66,6 @@ class VrrpState:
     config_hash: str | None = None
     interface: str = ""
     vips: list[str] = field(default_factory=list)
-
-
-def vrrp_hash(cfg: VrrpConfig) -> str:
-    """A stable hash of everything a ``VrrpConfig`` applies (not its generation)."""
-    digest = hashlib.sha256(cfg.keepalived_cfg.encode())
-    for part in (cfg.interface, *cfg.vips):
-        digest.update(b"\0" + part.encode())
-    return digest.hexdigest()
-
-
-def keepalived_conf(base_dir: Path, text: str) -> str:
-    """The file keepalived reads: ``${AMPHORA_DIR}`` defined as ``base_dir``, then ``text``."""
-    return f"${VARIABLE}={base_dir}\n{text}"
-
-
-def check_script(haproxy_pid: Path) -> str:
-    """``check-haproxy.sh``: exit 0 iff the process named by haproxy's pid file is alive."""
-    return (
-        "#!/bin/sh\n"
-        "# Written by the portico agent (keepalived's vrrp_script): haproxy's master is alive.\n"
-        f'read pid < {shlex.quote(str(haproxy_pid))} && kill -0 "$pid"\n'
-    )
-
-
-def start_argv(binary: str, *, conf: Path, pid: Path, vrrp_pid: Path) -> list[str]:
-    """keepalived in the foreground (``-n``, the agent reaps it), VRRP only, logging to stdout."""
-    return [binary, "-n", "-l", "-D", "-P", "-f", str(conf), "-p", str(pid), "-r", str(vrrp_pid)]
 
 
 class KeepalivedManager:
@@ -255,7 +226,12 @@ class KeepalivedManager:
             )
         except OSError as exc:
             raise VrrpFailed(f"{self.binary}: {exc}") from exc
-        out, _ = await asyncio.wait_for(proc.communicate(), VALIDATE_TIMEOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), VALIDATE_TIMEOUT)
+        except TimeoutError as exc:
+            proc.kill()
+            await proc.wait()
+            raise VrrpFailed(f"keepalived -t did not finish in {VALIDATE_TIMEOUT:.0f} s") from exc
         if proc.returncode != 0:
             text = out.decode(errors="replace")[-8000:]
             raise VrrpRejected(text or f"keepalived -t: exit status {proc.returncode}")

@@ -29,7 +29,8 @@ from portico.drivers.compute.processes import pid_alive
 from portico.wire.agent_api import AgentInfo
 from tests.conftest import wait_for
 from tests.support.netns import require_netns
-from tests.support.vrrp import VIP, Amphora, Lab, haproxy_config, vrrp_body, vrrp_lab
+from tests.support.vrrp import VIP, Amphora, Lab, vrrp_lab
+from tests.support.vrrp_configs import haproxy_config, vrrp_body
 
 pytestmark = pytest.mark.xdist_group("netns")
 DEADLINE = 10.0

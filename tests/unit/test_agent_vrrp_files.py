@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from portico.agent import netif
-from portico.agent.keepalived import check_script, keepalived_conf, start_argv, vrrp_hash
+from portico.agent.keepalived_files import check_script, keepalived_conf, start_argv, vrrp_hash
 from portico.wire.agent_api import VrrpConfig
 
 LINKS: list[dict[str, Any]] = [
