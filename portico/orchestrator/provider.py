@@ -19,6 +19,7 @@ from typing import Any, cast
 from portico.db.engine import Database
 from portico.domain.constants import AmphoraRole, AmphoraStatus, Topology
 from portico.domain.errors import InvalidInput, PermanentError, TransientError
+from portico.domain.vrrp import PAIR as PAIR_ROLES
 from portico.domain.vrrp import assign_roles
 from portico.drivers.agent_client import StaleGeneration
 from portico.drivers.compute.base import InstanceStatus, NetworkPlug
@@ -126,6 +127,7 @@ class AmphoraProvider:
         if not self.fleet.compute.vrrp:
             raise PermanentError(_NO_VRRP.format(driver=self.fleet.compute.name))
         found, leaving = await self._ensure_amphorae(snapshot, 2, vip=None)
+        survivors = [a for a in found if a.role in PAIR_ROLES]
         roles = assign_roles([(a.id, a.role) for a in found])
         joined = [
             await pair.join(
@@ -154,6 +156,12 @@ class AmphoraProvider:
             )
             for a in joined
         ]
+        if survivors:
+            # One of the pair stays: the leaving one goes first. A retired MASTER still holds
+            # the VIP; stopped, it hands it to the survivor within one advert, rather than
+            # leaving the reloaded priorities to decide which of the two keeps it.
+            await self._remove_leaving(snapshot, survivors[0], leaving)
+            leaving = []
         # Three adverts elect a MASTER; allow for slow machines and a check script's rise.
         settle = 10 * settings.vrrp_advert_interval + 2 * settings.vrrp_check_interval + 3
         # The MASTER's keepalived first, and the BACKUP's once one of the pair holds the VIP:

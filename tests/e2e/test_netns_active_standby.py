@@ -247,6 +247,28 @@ def test_the_master_dying_leaves_the_backup_serving_and_is_rebuilt_as_backup(
     assert wait_for(lambda: pair.user.get(URL, seconds=0.5) == "m1", timeout=3)
 
 
+def test_an_operator_failover_of_the_master_hands_the_vip_to_the_backup(pair: Pair) -> None:
+    roles = pair.by_role()
+    master, backup = roles["MASTER"]["id"], roles["BACKUP"]["id"]
+    assert pair.holders() == [master]
+    accepted = pair.client.put(f"/v2/octavia/amphorae/{master}/failover", headers=ADMIN)
+    assert accepted.status_code == 202, accepted.text
+
+    def replaced() -> dict[str, dict[str, Any]] | None:
+        found = pair.by_role()
+        ids = {a["id"] for a in found.values()}
+        if pair.lb()["provisioning_status"] == "ACTIVE" and master not in ids and len(ids) == 2:
+            return found
+        return None
+
+    roles = wait_for(replaced, timeout=60)
+    # The survivor holds the VIP and is the MASTER; the retired one is gone.
+    assert roles["MASTER"]["id"] == backup
+    assert pair.holders() == [backup]
+    assert pair.user.get(URL) == "m1"
+    assert names.namespace(master) not in ip("netns", "list")
+
+
 def test_stick_tables_are_synced_between_the_pair(pair: Pair) -> None:
     roles = pair.by_role()
     assert pair.user.get(URL) == "m1"

@@ -56,8 +56,9 @@ def test_keepalived_elects_by_priority_and_never_preempts() -> None:
     assert re.search(r"unicast_peer \{\s+10\.0\.0\.6\s+\}", text)
     assert "10.0.0.10/24 dev ptn1234abcd" in text
     # Both ways of giving up the VIP: the agent's track file and keepalived's own check.
-    assert "file ${AMPHORA_DIR}/vrrp/haproxy-state" in text
-    assert 'script "/bin/sh ${AMPHORA_DIR}/vrrp/check-haproxy.sh"' in text
+    # Quoted: the agent's directory may contain spaces (keepalived splits words otherwise).
+    assert 'file "${AMPHORA_DIR}/vrrp/haproxy-state"' in text
+    assert "script \"/bin/sh '${AMPHORA_DIR}/vrrp/check-haproxy.sh'\"" in text
 
 
 @pytest.mark.parametrize(
