@@ -1,14 +1,14 @@
-"""The configurations VRRP tests push: haproxy on the VIP, keepalived shaped as rendered.
+"""The configurations VRRP tests push: haproxy on the VIP, and keepalived as rendered.
 
-They stand in for what the controller renders (``portico/render``), so an agent test does not
-depend on a load balancer in a database; the keepalived one keeps the same contract (the
-agent's files under ``${AMPHORA_DIR}``, quoted).
+haproxy's is hand-written (an agent test needs no load balancer in a database); keepalived's
+comes from the controller's renderer, so the agent runs exactly what production pushes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from portico.render.keepalived import VrrpSpec, render_keepalived
 from tests.support.vrrp import IFNAME, SUBNET_PREFIX, VIP, Amphora
 
 
@@ -29,51 +29,24 @@ def haproxy_config(name: str) -> str:
     )
 
 
-def keepalived_config(amphora: Amphora, peer: str, *, priority: int) -> str:
-    """keepalived for one side of the pair, shaped as the controller renders it.
+LB_ID = "7e57ab1e-0000-4000-8000-000000000077"
 
-    Both start BACKUP with ``nopreempt`` (as Octavia does): a recovered amphora does not take
-    the VIP back, so it moves only when the MASTER fails. VRRPv3 at 0.1 s adverts. The paths
-    under ``${AMPHORA_DIR}`` are quoted (single quotes inside the script's string), since the
-    lab's directory has a space in it.
-    """
-    return f"""global_defs {{
-    router_id {amphora.name}
-    vrrp_version 3
-    enable_script_security
-    script_user root
-}}
-vrrp_script check_haproxy {{
-    script "/bin/sh '${{AMPHORA_DIR}}/vrrp/check-haproxy.sh'"
-    interval 1
-    fall 2
-    rise 2
-}}
-vrrp_track_file haproxy_state {{
-    file "${{AMPHORA_DIR}}/vrrp/haproxy-state"
-}}
-vrrp_instance amphora {{
-    state BACKUP
-    nopreempt
-    interface {IFNAME}
-    virtual_router_id 77
-    priority {priority}
-    advert_int 0.1
-    unicast_src_ip {amphora.address}
-    unicast_peer {{
-        {peer}
-    }}
-    virtual_ipaddress {{
-        {VIP}/{SUBNET_PREFIX}
-    }}
-    track_script {{
-        check_haproxy
-    }}
-    track_file {{
-        haproxy_state weight 0
-    }}
-}}
-"""
+
+def keepalived_config(amphora: Amphora, peer: str, *, priority: int) -> str:
+    """keepalived for one side of the pair, as the controller renders it (the real renderer:
+    the lab's directory has a space in it, so its quoting is tested against keepalived)."""
+    return render_keepalived(
+        VrrpSpec(
+            lb_id=LB_ID,
+            amphora_id=amphora.amphora_id,
+            interface=IFNAME,
+            router_id=77,
+            priority=priority,
+            local_address=amphora.address,
+            peer_addresses=(peer,),
+            vips=(f"{VIP}/{SUBNET_PREFIX}",),
+        )
+    )
 
 
 def vrrp_body(amphora: Amphora, peer: str, *, priority: int, generation: int = 1) -> dict[str, Any]:
