@@ -269,6 +269,23 @@ def test_an_operator_failover_of_the_master_hands_the_vip_to_the_backup(pair: Pa
     assert names.namespace(master) not in ip("netns", "list")
 
 
+def test_a_load_balancer_failover_replaces_both_amphorae(pair: Pair) -> None:
+    old = {a["id"] for a in pair.amphorae()}
+    accepted = pair.client.put(f"/v2/lbaas/loadbalancers/{pair.lb_id}/failover", headers=ADMIN)
+    assert accepted.status_code == 202, accepted.text
+
+    def replaced() -> dict[str, dict[str, Any]] | None:
+        found = pair.by_role()
+        ids = {a["id"] for a in found.values()}
+        settled = pair.lb()["provisioning_status"] == "ACTIVE"
+        return found if settled and len(ids) == 2 and not ids & old else None
+
+    roles = wait_for(replaced, timeout=90)
+    assert pair.holders() == [roles["MASTER"]["id"]]
+    assert pair.user.get(URL) == "m1"
+    assert not {names.namespace(a) for a in old} & set(ip("netns", "list").split())
+
+
 def test_stick_tables_are_synced_between_the_pair(pair: Pair) -> None:
     roles = pair.by_role()
     assert pair.user.get(URL) == "m1"
