@@ -210,6 +210,18 @@ def one_run(
     return detection, outage, failed
 
 
+def failure_spans(samples: list[tuple[float, bool]], fault_at: float) -> str:
+    """When failed probes started, as spans of milliseconds after the fault (gaps > 50 ms)."""
+    times = sorted(t - fault_at for t, ok in samples if not ok and t > fault_at - 1)
+    spans: list[list[float]] = []
+    for t in times:
+        if spans and t - spans[-1][1] <= 0.05:
+            spans[-1][1] = t
+        else:
+            spans.append([t, t])
+    return ", ".join(f"+{a * 1000:.0f}..{b * 1000:.0f} ms" for a, b in spans) or "none"
+
+
 def run_scenario(
     name: str, settings: dict[str, str], fault: str, members: list[Backend], runs: int, tmp: Path
 ) -> Figures:
@@ -340,12 +352,15 @@ def one_pair_run(
         else:
             victims = [haproxy, *_children(haproxy)]
         fault_at = time.monotonic()
-        kill(victims)
         if fault == "amphora":
-            # As a dead machine: its links go down too (the VIP stays configured on them).
+            # As a dead machine: its links go down first, so nothing it does while it is
+            # being killed (keepalived's VRRP child sends a priority-0 advert when its parent
+            # dies) reaches the network.
             for link in json.loads(netns_rig.ip("-n", namespace, "-j", "link", "show")):
                 if link["ifname"] not in ("lo", names.MGMT_IFNAME):
                     netns_rig.ip("-n", namespace, "link", "set", link["ifname"], "down")
+        kill(victims)
+        if fault == "amphora":
             url = f"/v2/octavia/amphorae/{master}"
             until(lambda: client.get(url).json()["amphora"]["status"] != "ALLOCATED")
             detection = time.monotonic() - fault_at
@@ -353,6 +368,7 @@ def one_pair_run(
     finally:
         probe.stop()
     lost, failed = outage(probe.samples, fault_at)
+    print(f"  failed probes started at {failure_spans(probe.samples, fault_at)}", flush=True)
     client.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true")
     until(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb_id}").status_code == 404)
     return detection, lost, failed
