@@ -72,6 +72,13 @@ class Pair:
     def base(self, amphora_id: str) -> Path:
         return self.data_dir / "amphorae" / amphora_id
 
+    def rebuilt_without(self, gone: set[str]) -> dict[str, dict[str, Any]] | None:
+        """The pair by role once the load balancer is ACTIVE on two amphorae, none of ``gone``."""
+        found = self.by_role()
+        ids = {a["id"] for a in found.values()}
+        settled = self.lb()["provisioning_status"] == "ACTIVE"
+        return found if settled and len(ids) == 2 and not ids & gone else None
+
     def lb(self) -> dict[str, Any]:
         found: dict[str, Any] = self.client.get(f"/v2/lbaas/loadbalancers/{self.lb_id}").json()
         return found["loadbalancer"]
@@ -225,14 +232,7 @@ def test_the_master_dying_leaves_the_backup_serving_and_is_rebuilt_as_backup(
     wait_for(lambda: pair.holds_vip(backup), timeout=2)
     assert wait_for(lambda: pair.user.get(URL, seconds=0.5) == "m1", timeout=3)
 
-    def rebuilt() -> dict[str, dict[str, Any]] | None:
-        found = pair.by_role()
-        ids = {a["id"] for a in found.values()}
-        if pair.lb()["provisioning_status"] == "ACTIVE" and master not in ids and len(ids) == 2:
-            return found
-        return None
-
-    roles = wait_for(rebuilt, timeout=60)
+    roles = wait_for(lambda: pair.rebuilt_without({master}), timeout=60)
     assert roles["MASTER"]["id"] == backup  # the survivor
     new = roles["BACKUP"]["id"]
     assert new not in (master, backup)
@@ -254,14 +254,7 @@ def test_an_operator_failover_of_the_master_hands_the_vip_to_the_backup(pair: Pa
     accepted = pair.client.put(f"/v2/octavia/amphorae/{master}/failover", headers=ADMIN)
     assert accepted.status_code == 202, accepted.text
 
-    def replaced() -> dict[str, dict[str, Any]] | None:
-        found = pair.by_role()
-        ids = {a["id"] for a in found.values()}
-        if pair.lb()["provisioning_status"] == "ACTIVE" and master not in ids and len(ids) == 2:
-            return found
-        return None
-
-    roles = wait_for(replaced, timeout=60)
+    roles = wait_for(lambda: pair.rebuilt_without({master}), timeout=60)
     # The survivor holds the VIP and is the MASTER; the retired one is gone.
     assert roles["MASTER"]["id"] == backup
     assert pair.holders() == [backup]
@@ -274,13 +267,7 @@ def test_a_load_balancer_failover_replaces_both_amphorae(pair: Pair) -> None:
     accepted = pair.client.put(f"/v2/lbaas/loadbalancers/{pair.lb_id}/failover", headers=ADMIN)
     assert accepted.status_code == 202, accepted.text
 
-    def replaced() -> dict[str, dict[str, Any]] | None:
-        found = pair.by_role()
-        ids = {a["id"] for a in found.values()}
-        settled = pair.lb()["provisioning_status"] == "ACTIVE"
-        return found if settled and len(ids) == 2 and not ids & old else None
-
-    roles = wait_for(replaced, timeout=90)
+    roles = wait_for(lambda: pair.rebuilt_without(old), timeout=90)
     assert pair.holders() == [roles["MASTER"]["id"]]
     assert pair.user.get(URL) == "m1"
     assert not {names.namespace(a) for a in old} & set(ip("netns", "list").split())
