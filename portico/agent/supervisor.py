@@ -2,7 +2,8 @@
 
 Without this, a haproxy that dies (``kill -9`` of the master, or of a worker: the master then
 exits, "exit-on-failure") stays down until the controller's next push. The supervisor polls
-every ``POLL_SECONDS`` (a pid file read and ``kill 0``) and, when haproxy should run
+every ``POLL_SECONDS`` (a pid file read and ``kill 0``; the master's exit also wakes it at
+once, through a pidfd: ``exit_watch.py``) and, when haproxy should run
 (``HaproxyManager.should_run``: a configuration is applied and no ``stop`` was asked for) but
 does not, starts it again on the applied configuration under the manager's lock.
 
@@ -20,12 +21,12 @@ cancels it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from portico.agent.exit_watch import ExitWatch
 from portico.agent.haproxy import HaproxyManager
 from portico.agent.keepalived import KeepalivedManager
 
@@ -69,14 +70,18 @@ class Supervisor:
         self._keepalived_backoff = _Backoff()
 
     async def run(self) -> None:
-        """Poll until cancelled."""
-        while True:
-            await asyncio.sleep(POLL_SECONDS)
-            try:
-                await self.poll()
-            except Exception:
-                # A full disk or a vanished interface must not end supervision for good.
-                LOG.exception("supervisor poll failed")
+        """Poll until cancelled; a haproxy master's exit wakes the poll at once."""
+        watch = ExitWatch()
+        try:
+            while True:
+                await watch.sleep(POLL_SECONDS, self.manager.master_pid())
+                try:
+                    await self.poll()
+                except Exception:
+                    # A full disk or a vanished interface must not end supervision for good.
+                    LOG.exception("supervisor poll failed")
+        finally:
+            watch.close()
 
     async def poll(self) -> None:
         """One round: track file, haproxy, keepalived, each restarted if it should run."""
