@@ -128,7 +128,8 @@ def apply_filters(
     """Equality filters on the allowed fields (API name -> column name) and tag filters."""
     for name, value in query.filters.items():
         if name not in filterable:
-            raise InvalidInput(f"Invalid filter argument: {name}")
+            # Octavia's InvalidFilterArgument, word for word (it names no argument).
+            raise InvalidInput("One or more arguments are either duplicate or invalid")
         col = _column(model, name, filterable)
         stmt = stmt.where(col == _coerce(col, value))
     clauses = _tag_clause(model, query) if hasattr(model, "tag_rows") else []
