@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from portico.agent import runtime_socket
+from portico.agent import procfs, runtime_socket
 from portico.wire.agent_api import ConfigPush, TlsFile
 
 LOG = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ class HaproxyManager:
         except PermissionError:
             return pid
         # kill 0 succeeds on a zombie: an adopted master that died waits for init to reap it.
-        return None if _proc_state(pid) == "Z" else pid
+        return None if procfs.state(pid) == "Z" else pid
 
     @property
     def running(self) -> bool:
@@ -392,23 +392,10 @@ class HaproxyManager:
         Workers notice their master's death and exit within milliseconds, unless they are
         stuck (or stopped): then they keep their listening sockets, and since haproxy binds
         with SO_REUSEPORT a new master starts beside them while the kernel hands them a share
-        of new connections that nobody answers. The master runs in its own session, so its
-        workers are in the process group named by its pid; requiring this working directory
-        too keeps a stale pid file (after a reboot, a recycled group id) from naming a
-        stranger.
+        of new connections that nobody answers.
         """
-        base = self.base.resolve()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) != master or Path(os.readlink(entry / "cwd")) != base:
-                    continue
-                os.kill(int(entry.name), signal.SIGKILL)
-                LOG.warning("haproxy master %s: killed process %s it left", master, entry.name)
-            except (OSError, ValueError, IndexError):
-                continue  # gone meanwhile, a zombie (no cwd), or not ours to read
+        for pid in procfs.kill_group_left_in(master, self.base):
+            LOG.warning("haproxy master %s: killed process %s it left", master, pid)
 
     async def _answers(self) -> bool:
         try:
@@ -434,11 +421,3 @@ class HaproxyManager:
     def _record(self, ok: bool, offset: int) -> None:
         self.last_reload_ok = ok
         self.last_reload_output = self._log_since(offset)[-8000:]
-
-
-def _proc_state(pid: int) -> str | None:
-    """The state letter of ``/proc/<pid>/stat`` (``Z`` for a zombie), ``None`` if unreadable."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None

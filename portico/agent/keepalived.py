@@ -33,7 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from portico.agent import netif
+from portico.agent import netif, procfs
 from portico.agent.haproxy import HaproxyManager
 from portico.agent.keepalived_files import check_script, keepalived_conf, start_argv, vrrp_hash
 from portico.wire.agent_api import VrrpConfig
@@ -117,12 +117,10 @@ class KeepalivedManager:
         """The pid in ``pid_file`` if it is a live keepalived (a zombie or a stranger is not)."""
         try:
             pid = int(pid_file.read_text().split()[0])
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, ValueError, IndexError):
             return None
         # After a reboot the pid file can name an unrelated process: check what it runs.
-        return pid if state != "Z" and comm == Path(self.binary).name[:15] else None
+        return pid if procfs.alive_as(pid, self.binary) else None
 
     def pid(self) -> int | None:
         """The live main keepalived process, if any."""
