@@ -24,9 +24,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from portico.agent import runtime_socket
-from portico.db.models import Amphora
+from portico.db.models import Amphora, Event
 from portico.drivers.compute import netns_names as names
 from portico.drivers.compute.netns import NetnsCompute
 from portico.drivers.compute.processes import read_pid
@@ -234,6 +235,15 @@ def test_the_master_dying_leaves_the_backup_serving_and_is_rebuilt_as_backup(
 
     roles = wait_for(lambda: pair.rebuilt_without({master}), timeout=60)
     assert roles["MASTER"]["id"] == backup  # the survivor
+    # Failed over exactly once, and the survivor not at all.
+    with db.reading() as session:
+        kinds = list(
+            session.scalars(
+                select(Event.kind).where(Event.amphora_id == master).order_by(Event.created_at)
+            )
+        )
+        assert session.scalar(select(Event.id).where(Event.amphora_id == backup)) is None
+    assert kinds == ["amphora_stale", "failover_started", "failover_finished"]
     new = roles["BACKUP"]["id"]
     assert new not in (master, backup)
     assert pair.holders() == [backup]
