@@ -20,7 +20,7 @@ from dataclasses import dataclass
 CUMULATIVE = ("bytes_in", "bytes_out", "total_connections", "request_errors")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counters:
     bytes_in: int = 0
     bytes_out: int = 0
@@ -29,7 +29,10 @@ class Counters:
     request_errors: int = 0
 
 
-@dataclass(frozen=True)
+_ZERO = Counters()
+
+
+@dataclass(frozen=True, slots=True)
 class Kept:
     """What is stored for one listener on one amphora: the totals served and the last raw."""
 
@@ -39,21 +42,30 @@ class Kept:
 
 def restarted(last_raw: Counters, raw: Counters) -> bool:
     """Whether the counters come from a new haproxy process (any of them went backwards)."""
-    return any(getattr(raw, name) < getattr(last_raw, name) for name in CUMULATIVE)
+    # Spelled out rather than looped over ``CUMULATIVE``: the health service calls this for
+    # every listener of every heartbeat.
+    return (
+        raw.bytes_in < last_raw.bytes_in
+        or raw.bytes_out < last_raw.bytes_out
+        or raw.total_connections < last_raw.total_connections
+        or raw.request_errors < last_raw.request_errors
+    )
 
 
 def accumulate(kept: Kept | None, raw: Counters) -> Kept:
     """The stored values after a new report of ``raw`` counters."""
     if kept is None:
         return Kept(total=raw, raw=raw)
-    fresh = restarted(kept.raw, raw)
-    totals = {
-        name: getattr(kept.total, name)
-        + getattr(raw, name)
-        - (0 if fresh else getattr(kept.raw, name))
-        for name in CUMULATIVE
-    }
+    total, last = kept.total, kept.raw
+    if restarted(last, raw):
+        last = _ZERO
     return Kept(
-        total=Counters(active_connections=raw.active_connections, **totals),
+        total=Counters(
+            total.bytes_in + raw.bytes_in - last.bytes_in,
+            total.bytes_out + raw.bytes_out - last.bytes_out,
+            raw.active_connections,
+            total.total_connections + raw.total_connections - last.total_connections,
+            total.request_errors + raw.request_errors - last.request_errors,
+        ),
         raw=raw,
     )

@@ -5,7 +5,9 @@ then its sequence number must exceed the highest accepted from that amphora, so 
 or reordered-stale datagram changes nothing. What an amphora last said is kept in memory and
 written to the database every ``flush_interval`` in one transaction (liveness, operating
 statuses rolled up from it, cumulative listener statistics), so the database sees one write
-per batch rather than one per heartbeat. Every outcome is counted by reason.
+per batch rather than one per heartbeat; what one batch read of the load balancers is kept for
+the next (``services.heartbeat_cache``), so a steady heartbeat writes only its liveness and
+counters. Every outcome is counted by reason.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable
 
 from portico.db.engine import Database
 from portico.health.staleness import StaleWatcher
-from portico.services import heartbeats
+from portico.services import heartbeat_cache, heartbeats
 from portico.settings import Settings
 from portico.wire.heartbeat import (
     HeartbeatRejected,
@@ -129,11 +131,12 @@ async def run_health(
     # Amphorae that ran before we listened need one timeout to be heard again.
     trust_from = time.monotonic() + settings.heartbeat_timeout
     flushed_at, written = time.monotonic(), True
+    cache = heartbeat_cache.Cache()
     try:
         while True:
             await asyncio.sleep(CHECK_SECONDS)
             if time.monotonic() - flushed_at >= FLUSH_SECONDS:
-                flushed_at, written = time.monotonic(), await _flush(receiver, db)
+                flushed_at, written = time.monotonic(), await _flush(receiver, db, cache)
             if written and time.monotonic() >= trust_from:
                 try:
                     await watcher.check()
@@ -141,16 +144,16 @@ async def run_health(
                     LOG.exception("stale-amphora check failed; retrying")
     finally:
         transport.close()
-        await _flush(receiver, db)
+        await _flush(receiver, db, cache)
 
 
-async def _flush(receiver: HeartbeatReceiver, db: Database) -> bool:
+async def _flush(receiver: HeartbeatReceiver, db: Database, cache: heartbeat_cache.Cache) -> bool:
     """Write what arrived since the last flush; False if it could not be written."""
     batch = receiver.take_batch()
     if not batch:
         return True
     try:
-        await asyncio.to_thread(heartbeats.record, db, batch)
+        await asyncio.to_thread(heartbeats.record, db, batch, cache=cache)
     except Exception:
         LOG.exception("heartbeat batch of %s not written; retried with the next", len(batch))
         receiver.requeue(batch)

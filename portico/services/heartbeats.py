@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import bindparam, update
-
+from portico.db.base import utcnow
 from portico.db.engine import Database
-from portico.db.models import Amphora
-from portico.services import heartbeat_apply
+from portico.services import heartbeat_apply, heartbeat_cache
+from portico.services.heartbeat_cache import Cache
 from portico.settings import Settings
 from portico.wire.heartbeat import Heartbeat
 
@@ -63,34 +62,40 @@ class HeartbeatRecord:
     heartbeat: Heartbeat | None = None
 
 
-def record(db: Database, heartbeats: Iterable[HeartbeatRecord]) -> None:
+def record(
+    db: Database, heartbeats: Iterable[HeartbeatRecord], *, cache: Cache | None = None
+) -> None:
     """Write a batch in one transaction; rows that do not exist (deleted amphorae) are skipped.
 
     Besides the amphora's liveness, the batch's operating statuses and listener statistics
-    are written (``heartbeat_apply``).
+    are written (``heartbeat_apply``). ``cache`` is what the previous batches left to reuse
+    (``heartbeat_cache``); without one, everything is read afresh.
     """
-    heartbeats = list(heartbeats)
-    params = [
-        {"b_id": h.amphora_id, "at": h.at, "seq": h.sequence, "gen": h.generation}
-        for h in heartbeats
-    ]
-    if not params:
+    latest: dict[str, HeartbeatRecord] = {}
+    for h in heartbeats:
+        if h.amphora_id not in latest or latest[h.amphora_id].sequence < h.sequence:
+            latest[h.amphora_id] = h
+    if not latest:
         return
-    # Core executemany through the connection: one statement, many rows, no ORM bookkeeping.
-    statement = (
-        update(Amphora)
-        .where(Amphora.id == bindparam("b_id"))
-        .values(
-            last_heartbeat_at=bindparam("at"),
-            heartbeat_sequence=bindparam("seq"),
-            heartbeat_generation=bindparam("gen"),
-        )
-    )
+    cache = cache if cache is not None else Cache()
+    with cache.lock:
+        _record(db, latest, cache)
+
+
+def _record(db: Database, latest: dict[str, HeartbeatRecord], cache: Cache) -> None:
+    cache.sweep()
+    now = utcnow()
+    params = [(h.amphora_id, h.at, h.sequence, h.generation) for h in latest.values()]
     reports = [
         heartbeat_apply.Report(h.amphora_id, h.sequence, h.heartbeat)
-        for h in heartbeats
+        for h in latest.values()
         if h.heartbeat is not None
     ]
-    with db.writing() as session:
-        session.connection().execute(statement, params)
-        heartbeat_apply.apply(session, reports)
+    try:
+        with db.writing() as session:
+            connection = session.connection()
+            verified = heartbeat_cache.record_liveness(connection, cache, params, now=now)
+            heartbeat_apply.apply(connection, reports, cache=cache, verified=verified, now=now)
+    except BaseException:
+        cache.clear()  # it may hold what was rolled back
+        raise
