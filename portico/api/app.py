@@ -17,6 +17,7 @@ from portico.api.routers import (
     availability_zone_profiles,
     availability_zones,
     certificates,
+    events,
     flavor_profiles,
     flavors,
     healthcheck,
@@ -50,6 +51,7 @@ V2_ROUTERS: list[APIRouter] = [
     availability_zones.router,
     amphorae.router,
     certificates.router,
+    events.router,
 ]
 
 

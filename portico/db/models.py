@@ -361,6 +361,31 @@ class Event(Base):
     amphora_id: Mapped[str | None] = mapped_column(ID, index=True)
     load_balancer_id: Mapped[str | None] = mapped_column(ID, index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    # Whether the controller has queued this event for the webhooks (an EventDelivery row per
+    # webhook). Set by the delivery task, not by ``record``, which knows no settings: an event
+    # recorded while no controller ran is queued by the next one.
+    delivery_queued: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class EventDelivery(Base):
+    """The outbox: one event to one webhook, until it is delivered or given up."""
+
+    __tablename__ = "event_delivery"
+    __table_args__ = (UniqueConstraint("event_id", "target"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    event_id: Mapped[str] = mapped_column(ID, ForeignKey("event.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(2048))
+    # The event's own time, so due deliveries go out oldest first without a join.
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    # pending, delivered or failed (given up after the last attempt).
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Which delivery task is posting it, until when: the POST runs outside any transaction.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Certificate(Timestamps, Base):

@@ -30,7 +30,9 @@ from portico.db.models import (
 )
 from portico.domain.constants import ProvisioningStatus as PS
 from portico.drivers.providers.base import ApplyResult, LoadBalancerSnapshot
+from portico.services import events
 from portico.services.desired_state import CertificateResolver, load_spec
+from portico.services.events import EventKind
 
 CHILD_MODELS: tuple[Any, ...] = (L7Rule, L7Policy, HealthMonitor, Member, Listener, Pool)
 MAX_BACKOFF_SECONDS = 60.0
@@ -178,6 +180,12 @@ def record_failure(
         lb.provisioning_status = PS.ERROR
         lb.applied_generation = generation
         lb.next_attempt_at = None
+        events.record(
+            session,
+            EventKind.CONFIG_PUSH_FAILED,
+            f"gave up on generation {generation} after {lb.retry_count} attempts: {reason}",
+            load_balancer_id=lb.id,
+        )
     else:
         backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (lb.retry_count - 1))
         lb.next_attempt_at = utcnow() + dt.timedelta(seconds=backoff)

@@ -95,11 +95,15 @@ def upgrade() -> None:
         sa.Column("amphora_id", sa.String(length=36), nullable=True),
         sa.Column("load_balancer_id", sa.String(length=36), nullable=True),
         sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("delivery_queued", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event")),
     )
     with op.batch_alter_table("event", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_event_amphora_id"), ["amphora_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_event_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_event_delivery_queued"), ["delivery_queued"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_event_kind"), ["kind"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_event_load_balancer_id"), ["load_balancer_id"], unique=False
@@ -165,6 +169,31 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_availability_zone")),
     )
+    op.create_table(
+        "event_delivery",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("target", sa.String(length=2048), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_expires", sa.DateTime(), nullable=True),
+        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["event.id"],
+            name=op.f("fk_event_delivery_event_id_event"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_delivery")),
+        sa.UniqueConstraint("event_id", "target", name=op.f("uq_event_delivery_event_id_target")),
+    )
+    with op.batch_alter_table("event_delivery", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_event_delivery_state"), ["state"], unique=False)
+
     op.create_table(
         "flavor",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -478,6 +507,10 @@ def downgrade() -> None:
 
     op.drop_table("load_balancer")
     op.drop_table("flavor")
+    with op.batch_alter_table("event_delivery", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_event_delivery_state"))
+
+    op.drop_table("event_delivery")
     op.drop_table("availability_zone")
     with op.batch_alter_table("tag", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tag_tag"))
@@ -489,6 +522,7 @@ def downgrade() -> None:
     with op.batch_alter_table("event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_event_load_balancer_id"))
         batch_op.drop_index(batch_op.f("ix_event_kind"))
+        batch_op.drop_index(batch_op.f("ix_event_delivery_queued"))
         batch_op.drop_index(batch_op.f("ix_event_created_at"))
         batch_op.drop_index(batch_op.f("ix_event_amphora_id"))
 
