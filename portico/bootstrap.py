@@ -26,6 +26,7 @@ from portico.orchestrator.cert_rotation import run_rotation
 from portico.orchestrator.provider import AmphoraProvider
 from portico.orchestrator.spares import run_spares
 from portico.reconciler.loop import Reconciler
+from portico.services.event_delivery import run_event_delivery
 from portico.services.heartbeats import load_secret
 from portico.settings import Settings
 
@@ -75,7 +76,8 @@ def start_housekeeping(
 
     Certificate rotation (the process that talks to agents keeps their certificates valid),
     the health service when this process runs it (failovers wake the reconciler at once),
-    and the spares pool when the amphora provider is enabled and ``spares_pool_size`` > 0.
+    the spares pool when the amphora provider is enabled and ``spares_pool_size`` > 0, and
+    the delivery of events to ``event_webhooks`` when there are any.
     """
     tasks = [asyncio.create_task(run_rotation(settings, db))]
     if receiver is not None:
@@ -89,6 +91,8 @@ def start_housekeeping(
                 run_spares(amphora.fleet, settings.spares_pool_size, settings.spares_interval)
             )
         )
+    if settings.event_webhooks:
+        tasks.append(asyncio.create_task(run_event_delivery(settings, db)))
     return tasks
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -126,6 +126,18 @@ class Settings(BaseSettings):
     vrrp_check_fall: int = Field(default=2, ge=1, le=10)
     vrrp_check_rise: int = Field(default=2, ge=1, le=10)
     haproxy_peers_port: int = Field(default=1025, ge=1, le=65535)
+
+    # Webhooks every event is POSTed to (JSON), from the controller's outbox: each attempt
+    # waits up to the timeout; failures retry after backoff * 2^(attempt-1), at most
+    # max_backoff, until max_attempts; the outbox is polled every interval.
+    event_webhooks: list[Annotated[str, Field(pattern=r"^https?://[^/\s]+")]] = Field(
+        default_factory=list
+    )
+    event_webhook_timeout: float = Field(default=5.0, gt=0)
+    event_webhook_max_attempts: int = Field(default=8, ge=1)
+    event_webhook_backoff: float = Field(default=1.0, gt=0)
+    event_webhook_max_backoff: float = Field(default=300.0, gt=0)
+    event_webhook_interval: float = Field(default=1.0, gt=0)
 
     subnets: list[SubnetSetting] = Field(default_factory=lambda: [SubnetSetting()])
 
