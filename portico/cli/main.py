@@ -1,4 +1,4 @@
-"""``portico serve | api | controller | db upgrade``: thin entry points over bootstrap."""
+"""``portico serve | api | controller | db upgrade | admin …``: thin entry points."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import typer
 import uvicorn
 
 from portico import __version__, bootstrap
+from portico.cli.admin import admin_app
 from portico.settings import Settings
 
 app = typer.Typer(help="portico: load balancing as a service (Octavia v2 API).")
 db_app = typer.Typer(help="Database schema management.")
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML config file (PORTICO_CONFIG_FILE).")
