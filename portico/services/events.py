@@ -93,7 +93,7 @@ def event_view(event: Event) -> dict[str, Any]:
         "id": event.id,
         "kind": event.kind,
         "severity": event.severity,
-        "created_at": event.created_at.isoformat(),
+        "created_at": event.created_at.isoformat(timespec="microseconds"),
         "amphora_id": event.amphora_id,
         "loadbalancer_id": event.load_balancer_id,
         "detail": event.detail,

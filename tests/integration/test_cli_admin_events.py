@@ -85,7 +85,7 @@ def test_admin_events_prints_newest_first_by_kind_and_limit(
     assert kinds == ["circuit_breaker_tripped", "failover_started", "amphora_stale"]
     assert one.output.split()[1:3] == ["CRITICAL", "circuit_breaker_tripped"]
     (line,) = started.output.splitlines()
-    assert line.startswith("2030-01-02T03:04:06  WARNING ")
+    assert line.startswith("2030-01-02T03:04:06.000000  WARNING ")
     assert "amphora=amp-1" in line and line.endswith("failover_started here")
     assert bad.exit_code == 1 and bad.output.startswith("400: Invalid kind: nope")
 

@@ -88,7 +88,7 @@ def test_events_are_listed_newest_first_in_the_documented_shape(events_client: T
         "id": newest_first[-1],
         "kind": "amphora_stale",
         "severity": "WARNING",
-        "created_at": "2030-01-02T03:04:05",
+        "created_at": "2030-01-02T03:04:05.000000",
         "amphora_id": AMP_A,
         "loadbalancer_id": LB_A,
         "detail": "amphora_stale detail",
