@@ -182,11 +182,17 @@ def _amphora(client: httpx.Client, lb_id: str) -> dict[str, str]:
 
 
 def one_run(
-    client: httpx.Client, data_dir: Path, members: list[Backend], fault: str
+    client: httpx.Client, data_dir: Path, members: list[Backend], fault: str, *, spares: int = 0
 ) -> tuple[float | None, float, int]:
-    """Create, break, measure, delete: (detection or None, outage, failed probes)."""
+    """Create, break, measure, delete: (detection or None, outage, failed probes).
+
+    With ``spares``, the fault waits until the pool is full again: the load balancer's own
+    creation took a spare, and the failover must find one to measure what a spare saves.
+    """
     lb = _lb(client, members, 8080)
     amphora = _amphora(client, str(lb["id"]))
+    if spares:
+        until(lambda: _ready_spares(client) >= spares)
     base = data_dir / "amphorae" / amphora["id"]
     prober = Prober(str(lb["vip_address"]), 8080)
     detection = None
@@ -230,9 +236,9 @@ def run_scenario(
     spares = int(settings.get("spares_pool_size", "0"))
     with serve(tmp / _slug(name), settings) as server, httpx.Client(base_url=server.url) as client:
         for run in range(runs):
-            if spares:
-                until(lambda: _ready_spares(client) >= spares)
-            detection, outage, failed = one_run(client, server.data_dir, members, fault)
+            detection, outage, failed = one_run(
+                client, server.data_dir, members, fault, spares=spares
+            )
             if detection is not None:
                 figures.detection.append(detection)
             figures.outage.append(outage)
