@@ -12,7 +12,10 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
+from collections.abc import Callable
+from typing import Literal
 
 from portico.db.engine import Database
 from portico.domain.errors import PermanentError
@@ -24,11 +27,22 @@ from portico.settings import Settings
 LOG = logging.getLogger(__name__)
 MAX_RETRIES = 8
 
+Outcome = Literal["success", "transient", "permanent"]
+# Told how each converge of one load balancer ended and how long it took (metrics).
+ConvergeObserver = Callable[[Outcome, float], None]
+
 
 class Reconciler:
     """Runs in the event loop of the process that owns it (``serve`` or ``controller``)."""
 
-    def __init__(self, db: Database, providers: dict[str, Provider], settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        providers: dict[str, Provider],
+        settings: Settings,
+        *,
+        observe: ConvergeObserver | None = None,
+    ) -> None:
         self._db = db
         self._providers = providers
         self._settings = settings
@@ -38,6 +52,12 @@ class Reconciler:
         self._slots = asyncio.Semaphore(settings.reconcile_workers)
         self._running: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._observe = observe
+
+    @property
+    def in_flight(self) -> int:
+        """Load balancers this process is converging now (claimed, not yet recorded)."""
+        return len(self._running)
 
     def wake(self, _lb_id: str | None = None) -> None:
         """Thread-safe: start a pass now (called after an API write commits)."""
@@ -110,6 +130,7 @@ class Reconciler:
 
     async def _converge(self, lb_id: str) -> None:
         async with self._slots:
+            started = time.perf_counter()
             snap = await asyncio.to_thread(self._snapshot, lb_id)
             if snap is None:
                 return
@@ -122,10 +143,16 @@ class Reconciler:
                 await asyncio.to_thread(
                     self._failed, snap, str(exc) or type(exc).__name__, permanent
                 )
+                self._observed("permanent" if permanent else "transient", started)
                 return
             finally:
                 renewing.cancel()
             await asyncio.to_thread(self._succeeded, snap, result)
+            self._observed("success", started)
+
+    def _observed(self, outcome: Outcome, started: float) -> None:
+        if self._observe is not None:
+            self._observe(outcome, time.perf_counter() - started)
 
     async def _keep_lease(self, lb_id: str) -> None:
         """Renew the lease while a pass runs, so a slow boot is never taken over midway.
