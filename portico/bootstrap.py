@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from portico.api.app import create_app
 from portico.api.auth import NoAuth
 from portico.api.context import ApiContext, Authenticator
+from portico.api.metrics import Metrics
 from portico.db import migrate
 from portico.db.engine import Database, make_engine
 from portico.drivers.providers.base import Provider, ProviderContext
@@ -25,7 +26,7 @@ from portico.health.receiver import HeartbeatReceiver, run_health
 from portico.orchestrator.cert_rotation import run_rotation
 from portico.orchestrator.provider import AmphoraProvider
 from portico.orchestrator.spares import run_spares
-from portico.reconciler.loop import Reconciler
+from portico.reconciler.loop import ConvergeObserver, Reconciler
 from portico.services.event_delivery import run_event_delivery
 from portico.services.heartbeats import load_secret
 from portico.settings import Settings
@@ -53,11 +54,15 @@ def build_providers(settings: Settings, db: Database) -> dict[str, Provider]:
 
 
 def build_reconciler(
-    settings: Settings, db: Database, providers: dict[str, Provider] | None = None
+    settings: Settings,
+    db: Database,
+    providers: dict[str, Provider] | None = None,
+    *,
+    observe: ConvergeObserver | None = None,
 ) -> Reconciler:
     if providers is None:
         providers = build_providers(settings, db)
-    return Reconciler(db, providers, settings)
+    return Reconciler(db, providers, settings, observe=observe)
 
 
 def build_health(settings: Settings) -> HeartbeatReceiver | None:
@@ -106,9 +111,15 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
     """The API app; with ``with_reconciler`` the reconcile loop runs in its event loop."""
     db = build_database(settings)
     providers = build_providers(settings, db)
-    reconciler = build_reconciler(settings, db, providers) if with_reconciler else None
+    metrics = Metrics(db)
+    reconciler = (
+        build_reconciler(settings, db, providers, observe=metrics.observe_converge)
+        if with_reconciler
+        else None
+    )
     # The health service runs with the controller part, as ``portico controller`` does.
     receiver = build_health(settings) if with_reconciler else None
+    metrics.watch(reconciler=reconciler, heartbeats=receiver)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -136,7 +147,7 @@ def build_app(settings: Settings, *, with_reconciler: bool) -> FastAPI:
         notify_change=reconciler.wake if reconciler else (lambda _lb_id: None),
         providers=providers,
     )
-    app = create_app(ctx, lifespan=lifespan)
+    app = create_app(ctx, lifespan=lifespan, metrics=metrics)
     # Its counters (accepted, rejected by reason) for diagnostics.
     app.state.heartbeats = receiver
     return app

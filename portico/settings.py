@@ -7,12 +7,13 @@ Each setting is documented in ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "portico"
@@ -81,6 +82,14 @@ class Settings(BaseSettings):
     pagination_max_limit: int = Field(default=1000, ge=1)
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=4)
+    # GET /metrics (Prometheus): scrapers carry no token, so only these client networks.
+    metrics_enabled: bool = True
+    metrics_allowed_cidrs: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [
+            ipaddress.ip_network("127.0.0.0/8"),
+            ipaddress.ip_network("::1/128"),
+        ]
+    )
 
     default_quota_load_balancer: int = Field(default=-1, ge=-1)
     default_quota_listener: int = Field(default=-1, ge=-1)

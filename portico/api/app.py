@@ -11,6 +11,7 @@ from portico import __version__
 from portico.api.body_guard import BodyGuardMiddleware
 from portico.api.context import ApiContext
 from portico.api.errors import install_error_handlers
+from portico.api.metrics import Metrics
 from portico.api.middleware import RequestIdMiddleware
 from portico.api.routers import (
     amphorae,
@@ -34,6 +35,7 @@ from portico.api.routers import (
     quotas,
     versions,
 )
+from portico.api.routers.metrics import install_metrics
 
 V2_ROUTERS: list[APIRouter] = [
     loadbalancers.router,
@@ -60,8 +62,12 @@ def create_app(
     *,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     extra_routers: list[APIRouter] | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
-    """Build the API app around ``ctx``; ``lifespan`` runs background services with it."""
+    """Build the API app around ``ctx``; ``lifespan`` runs background services with it.
+
+    ``metrics`` (a fresh registry when not given) is served at ``/metrics`` if enabled.
+    """
     app = FastAPI(
         title="portico",
         version=__version__,
@@ -87,4 +93,6 @@ def create_app(
         # Neutron and Keystone stand-ins for the clients' lookups; not part of Octavia's API.
         app.include_router(network_lookup.router, prefix="/v2", include_in_schema=False)
         app.include_router(identity_lookup.router, include_in_schema=False)
+    if ctx.settings.metrics_enabled:
+        install_metrics(app, metrics or Metrics(ctx.db))
     return app
