@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,10 +48,14 @@ class Cluster:
         self.database_url = database_url
         self.started: list[PorticoProcess] = []
         self.current: PorticoProcess | None = None
+        # One health port for every restart, as a real controller keeps its address: the
+        # amphorae go on sending heartbeats where they were told at boot, and a restarted
+        # controller that listened elsewhere would rightly fail them all over.
+        self.env = {**AMPHORA_ENV, "PORTICO_HEALTH_BIND_PORT": str(free_port(socket.SOCK_DGRAM))}
 
     def start(self) -> httpx.Client:
         self.current = start_portico(
-            "serve", data_dir=self.data_dir, database_url=self.database_url, env=AMPHORA_ENV
+            "serve", data_dir=self.data_dir, database_url=self.database_url, env=self.env
         )
         self.started.append(self.current)
         return httpx.Client(base_url=self.current.url, timeout=10)
