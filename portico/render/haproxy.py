@@ -12,16 +12,13 @@ material, which travels with the configuration in ``RenderedConfig.files``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-
-import jinja2
 
 from portico.domain.desired import ListenerSpec, LoadBalancerSpec, PoolSpec
 from portico.render import sections
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
 from portico.render.peers import SECTION, Peers
-from portico.render.quoting import quote
+from portico.render.templating import environment
 from portico.render.tls import TlsFiles
 
 __all__ = ["RenderError", "RenderOptions", "RenderedConfig", "backend_name", "render_haproxy"]
@@ -43,20 +40,6 @@ class RenderedConfig:
 
     text: str
     files: tuple[tuple[str, str], ...] = ()
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("portico.render", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # haproxy syntax, not HTML: values are quoted by ``q``
-    )
-    env.filters["q"] = quote
-    return env
 
 
 def backend_name(pool_id: str, listener_id: str) -> str:
@@ -100,7 +83,7 @@ def _render(
             sections.backend(listener, pool, target, files, peers=section) for pool in pools
         )
     text = (
-        _environment()
+        environment()
         .get_template("haproxy.cfg.j2")
         .render(
             lb_id=spec.id,

@@ -18,11 +18,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from functools import cache
-
-import jinja2
 
 from portico.render.errors import RenderError
+from portico.render.templating import environment
 
 MASTER_PRIORITY = 100
 BACKUP_PRIORITY = 90
@@ -50,23 +48,14 @@ class VrrpSpec:
     check_rise: int = 2
 
 
-@cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("portico.render", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # keepalived syntax; every value is checked below
-    )
-    return env.get_template("keepalived.conf.j2")
-
-
 def render_keepalived(spec: VrrpSpec) -> str:
     """keepalived.conf for ``spec``; ``RenderError`` for anything that is not well formed."""
     _check(spec)
-    return _template().render(spec=spec, instance=f"lb_{spec.lb_id.replace('-', '')}")
+    return (
+        environment()
+        .get_template("keepalived.conf.j2")
+        .render(spec=spec, instance=f"lb_{spec.lb_id.replace('-', '')}")
+    )
 
 
 def _check(spec: VrrpSpec) -> None:
