@@ -13,20 +13,21 @@ to separate the API's cost from the in-process reconciler's) and member creates 
 the HTTP round trip), create-to-ACTIVE (from sending the POST to the first GET that shows
 ACTIVE, polling every millisecond), listing load balancers with 10,000 present
 (bulk-inserted through SQLAlchemy to keep the run short), and a Prometheus scrape of
-``/metrics`` after all that (every route used has its latency series).
+``/metrics`` after all that (every route used has its latency series). Then, on a third
+server with the amphora provider and the local compute driver, the diagnostics of one real
+amphora (``GET /v2/portico/amphorae/{id}/diagnostics``: two agent calls over mutual TLS,
+haproxy's runtime socket, the desired configuration rendered and hashed); its load balancer is
+deleted, and every amphora process is stopped by pid with the server.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -36,18 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from rig import SUBNET, free_port, percentile, postgres_database, serve
 from sqlalchemy import create_engine, insert, text
 
 from portico.db.base import utcnow
 from portico.db.models import LoadBalancer
 
-BIN = Path(sys.executable).parent
-SUBNET = "9f4c6a58-2f6e-4c55-9a35-7d1c0e7b0a01"
 PROJECT = "default-project"
-PG_ADMIN = os.environ.get(
-    "PORTICO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-STARTUP_DEADLINE = 60.0
+# The noop provider, named: the default is amphora, whose creates would boot agents (which
+# outlive the server) and measure the compute driver instead of the API.
+NOOP = {"default_provider_driver": "noop"}
 ACTIVE_DEADLINE = 10.0
 
 # metric -> (target from the issue, Octavia's figure where known)
@@ -60,6 +59,7 @@ REFERENCE: dict[str, tuple[str, str]] = {
     "list, limit=1000 (ms)": ("< 100", "n/a"),
     "list, limit=100 (ms)": ("-", "n/a"),
     "GET /metrics (ms)": ("-", "n/a"),
+    "GET amphora diagnostics (ms)": ("-", "n/a"),
 }
 
 
@@ -70,76 +70,6 @@ class Results:
 
     def add(self, metric: str, values: list[float]) -> None:
         self.samples[metric] = values
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"portico_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
-def serve(
-    data_dir: Path, database_url: str | None, extra_env: dict[str, str] | None = None
-) -> Iterator[str]:
-    """``portico serve`` on a free loopback port; killed by pid on the way out."""
-    port = free_port()
-    args = [str(BIN / "portico"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    args += ["--data-dir", str(data_dir)]
-    if database_url:
-        args += ["--database-url", database_url]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
-    # The noop provider, named: the default is amphora, whose creates would boot agents
-    # (which outlive the server) and measure the compute driver instead of the API.
-    env["PORTICO_DEFAULT_PROVIDER_DRIVER"] = "noop"
-    env.update(extra_env or {})
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    log = data_dir.parent / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"portico serve exited:\n{log.read_text()}")
-            try:
-                if httpx.get(url + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("portico serve did not start in time")
-            time.sleep(0.05)
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
 
 
 def timed(call: Callable[[], httpx.Response], expect: int) -> float:
@@ -241,28 +171,59 @@ def bench_metrics(client: httpx.Client, repeat: int) -> list[float]:
     return [timed(lambda: client.get("/metrics"), 200) for _ in range(repeat)]
 
 
+def bench_diagnostics(client: httpx.Client, repeat: int) -> list[float]:
+    """Diagnostics of the amphora of one load balancer, which is deleted afterwards."""
+    listener = {"protocol": "HTTP", "protocol_port": free_port()}
+    body = {"loadbalancer": {"vip_subnet_id": SUBNET, "listeners": [listener]}}
+    lb_id = client.post("/v2/lbaas/loadbalancers", json=body).json()["loadbalancer"]["id"]
+    try:
+        deadline = time.monotonic() + 60
+        while _status(client, lb_id) != "ACTIVE":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"load balancer {lb_id} did not become ACTIVE")
+            time.sleep(0.05)
+        amphorae = client.get("/v2/octavia/amphorae", params={"loadbalancer_id": lb_id})
+        path = f"/v2/portico/amphorae/{amphorae.json()['amphorae'][0]['id']}/diagnostics"
+        client.get(path)  # warm-up: the agent client's TLS connection
+        return [timed(lambda: client.get(path), 200) for _ in range(repeat)]
+    finally:
+        client.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true")
+        deadline = time.monotonic() + 30
+        while _status(client, lb_id) != "gone" and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _status(client: httpx.Client, lb_id: str) -> str:
+    response = client.get(f"/v2/lbaas/loadbalancers/{lb_id}")
+    if response.status_code == 404:
+        return "gone"
+    return str(response.json()["loadbalancer"]["provisioning_status"])
+
+
 def run_backend(backend: str, args: argparse.Namespace) -> Results:
     tmp = Path(tempfile.mkdtemp(prefix=f"portico-bench-{backend}-"))
     try:
         with (
-            _database(backend, tmp) as database_url,
-            serve(tmp / "data", database_url if backend == "postgres" else None) as url,
+            _served(backend, tmp, NOOP) as (database_url, url),
             httpx.Client(base_url=url, timeout=30) as client,
         ):
             results = measure(backend, client, database_url, args)
         # The API's own cost: the same creates with no reconciler competing in the process.
         with (
-            _database(backend, tmp / "api-only") as database_url,
-            serve(
-                tmp / "api-only" / "data",
-                database_url if backend == "postgres" else None,
-                {"PORTICO_RUN_RECONCILER": "false"},
-            ) as url,
+            _served(backend, tmp / "api-only", NOOP | {"run_reconciler": "false"}) as (_, url),
             httpx.Client(base_url=url, timeout=30) as client,
         ):
             print(f"[{backend}] {args.creates} creates, reconciler off", flush=True)
             samples = bench_creates(client, args.creates)
             results.add("create load balancer, reconciler off (ms)", samples)
+        # rig.serve's default: the amphora provider on the local compute driver.
+        with (
+            _served(backend, tmp / "amphora", {}) as (_, url),
+            httpx.Client(base_url=url, timeout=30) as client,
+        ):
+            print(f"[{backend}] {args.diagnostics} amphora diagnostics", flush=True)
+            samples = bench_diagnostics(client, args.diagnostics)
+            results.add("GET amphora diagnostics (ms)", samples)
         return results
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -289,12 +250,17 @@ def measure(
 
 
 @contextmanager
-def _database(backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "postgres":
-        with postgres_database() as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp / 'data' / 'portico.sqlite3'}"
+def _served(backend: str, tmp: Path, settings: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """A fresh database and ``portico serve`` on it (``rig.serve``, stopped with every amphora
+    it booted): the database's URL and the API's."""
+    with contextlib.ExitStack() as stack:
+        if backend == "postgres":
+            database_url = stack.enter_context(postgres_database())
+            settings = settings | {"database_url": database_url}
+        else:
+            database_url = f"sqlite:///{tmp / 'data' / 'portico.sqlite3'}"
+        server = stack.enter_context(serve(tmp / "data", settings))
+        yield database_url, server.url
 
 
 def print_table(all_results: list[Results]) -> None:
@@ -326,6 +292,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--active", type=int, default=200)
     parser.add_argument("--list-size", type=int, default=10_000)
+    parser.add_argument("--diagnostics", type=int, default=100)
     args = parser.parse_args()
     results = [run_backend(b.strip(), args) for b in args.backends.split(",") if b.strip()]
     print_table(results)

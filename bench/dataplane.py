@@ -1,10 +1,13 @@
 """Data-plane benchmark: a portico load balancer beside a hand-written minimal haproxy.
 
-Not a test: it prints a table. Both proxies balance HTTP keep-alive traffic round-robin over
-the same three fast backends (one haproxy answering with ``http-request return``, see
-``rig.py``), on loopback, in one run, alternating (reference, portico, portico, reference, …) so
-the machine's drift hits both alike. The portico side is a real load balancer: ``portico serve``
-with the amphora provider boots an agent and haproxy and pushes the rendered configuration.
+Not a test: it prints a table. A third target is a portico listener with every DDoS limit
+set (connection and request rate per source, header and body size) high enough never to
+refuse: what the stick-table tracking and the size checks cost a request. The proxies
+balance HTTP keep-alive traffic round-robin over the same three fast backends (one haproxy
+answering with ``http-request return``, see ``rig.py``), on loopback, in one run, the order
+alternating round by round so the machine's drift hits all alike. The portico side is a
+real load balancer: ``portico serve`` with the amphora provider boots an agent and haproxy
+and pushes the rendered configuration.
 
 Load comes from ``wrk`` (``apt-get install wrk``); without it a bounded Python client runs
 instead, which measures mostly itself (the ratio still compares the two proxies).
@@ -111,7 +114,18 @@ def run_python(host: str, port: int, *, seconds: int, connections: int) -> Resul
     return Result(len(flat) / seconds, percentile(flat, 99))
 
 
-def portico_lb(client: httpx.Client, servers: list[Backend]) -> tuple[str, int]:
+# Every DDoS limit of a listener, none reachable by this load: only their cost shows.
+LIMITS = {
+    "connection_rate_limit": 1_000_000,
+    "request_rate_limit": 1_000_000,
+    "max_request_header_size": 8192,
+    "max_request_body_size": 1_048_576,
+}
+
+
+def portico_lb(
+    client: httpx.Client, servers: list[Backend], limits: dict[str, int] | None = None
+) -> tuple[str, int]:
     port = free_port()
     body = {
         "vip_subnet_id": SUBNET,
@@ -119,6 +133,7 @@ def portico_lb(client: httpx.Client, servers: list[Backend]) -> tuple[str, int]:
             {
                 "protocol": "HTTP",
                 "protocol_port": port,
+                **(limits or {}),
                 "default_pool": {
                     "name": "bench",
                     "protocol": "HTTP",
@@ -139,24 +154,41 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a portico setting for the controller (e.g. connection_logging=false)",
+    )
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.setting)
     wrk = shutil.which("wrk") is not None
     if not wrk:
         print("wrk is not installed (apt-get install wrk): using a bounded Python client,")
         print("which saturates long before haproxy does; compare the ratio, not the rates.")
-    results: dict[str, list[Result]] = {"reference haproxy": [], "portico": []}
+    results: dict[str, list[Result]] = {
+        "reference haproxy": [],
+        "portico": [],
+        "portico + limits": [],
+    }
     with tempfile.TemporaryDirectory(prefix="portico-bench-") as tmp:
         work = Path(tmp)
         ref_port = free_port()
         with (
             backends(["b0", "b1", "b2"], work) as servers,
             haproxy(reference_config(ref_port, servers), work, "reference"),
-            serve(work / "data") as server,
+            serve(work / "data", settings) as server,
             httpx.Client(base_url=server.url, timeout=30) as client,
         ):
             wait_port(ref_port)
             vip, port = portico_lb(client, servers)
-            targets = {"reference haproxy": ("127.0.0.1", ref_port), "portico": (vip, port)}
+            limited_vip, limited_port = portico_lb(client, servers, LIMITS)
+            targets = {
+                "reference haproxy": ("127.0.0.1", ref_port),
+                "portico": (vip, port),
+                "portico + limits": (limited_vip, limited_port),
+            }
             for round_ in range(args.rounds):
                 # Who goes first alternates too: a neighbour's burst should not favour one.
                 order = list(targets.items())
@@ -171,7 +203,7 @@ def main() -> None:
                     else:
                         found = run_python(host, target_port, seconds=args.seconds, connections=8)
                     results[name].append(found)
-                    print(f"  {name:<18} {found.rps:10.0f} req/s  p99 {found.p99_ms:7.2f} ms")
+                    print(f"  {name:<20} {found.rps:10.0f} req/s  p99 {found.p99_ms:7.2f} ms")
     report(results, wrk=wrk, args=args)
 
 
@@ -190,6 +222,8 @@ def report(results: dict[str, list[Result]], *, wrk: bool, args: argparse.Namesp
         print(f"{name:<20} {rps:10.0f} {p99:10.2f}")
     ratio = medians["portico"] / medians["reference haproxy"]
     print(f"{'ratio portico/ref':<20} {ratio:10.3f}  (target >= 0.95)")
+    limited = medians["portico + limits"] / medians["portico"]
+    print(f"{'ratio limits/portico':<20} {limited:10.3f}  (the DDoS limits' cost)")
 
 
 if __name__ == "__main__":

@@ -289,6 +289,26 @@ def run_pair_scenario(name: str, fault: str, runs: int, tmp: Path) -> Figures:
     return figures
 
 
+def create_pair_lb(client: httpx.Client, vip: str, *, flavor: str, subnet: str, member: str) -> str:
+    """An HTTP load balancer of ``flavor`` on ``vip`` with one member on port 8000; its id."""
+    pool = {
+        "name": "web",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"address": member, "protocol_port": 8000, "subnet_id": subnet}],
+    }
+    body = {
+        "vip_subnet_id": subnet,
+        "vip_address": vip,
+        "flavor_id": flavor,
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+    }
+    created = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
+    if created.status_code != 201:
+        raise RuntimeError(created.text)
+    return str(created.json()["loadbalancer"]["id"])
+
+
 def _slug(name: str) -> str:
     """A directory name without spaces: keepalived's configuration names files under it."""
     return "".join(c if c.isalnum() else "-" for c in name)
@@ -313,6 +333,12 @@ def _holds_vip(amphora_id: str) -> bool:
     return any(i.get("local") == PAIR_VIP for link in links for i in link.get("addr_info", []))
 
 
+def _all_heard(client: httpx.Client, lb_id: str) -> bool:
+    listed = client.get("/v2/octavia/amphorae", params={"loadbalancer_id": lb_id}).json()
+    serving = [a for a in listed["amphorae"] if a["status"] != "DELETED"]
+    return len(serving) == 2 and all(a["last_heartbeat_at"] for a in serving)
+
+
 def one_pair_run(
     client: httpx.Client,
     data_dir: Path,
@@ -323,29 +349,14 @@ def one_pair_run(
     member: str,
     user: netns_rig.Namespace,
 ) -> tuple[float | None, float, int]:
-    pool = {
-        "name": "web",
-        "protocol": "HTTP",
-        "lb_algorithm": "ROUND_ROBIN",
-        "members": [{"address": member, "protocol_port": 8000, "subnet_id": subnet}],
-    }
-    body = {
-        "vip_subnet_id": subnet,
-        "vip_address": PAIR_VIP,
-        "flavor_id": flavor,
-        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
-    }
-    created = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
-    if created.status_code != 201:
-        raise RuntimeError(created.text)
-    lb_id = str(created.json()["loadbalancer"]["id"])
+    lb_id = create_pair_lb(client, PAIR_VIP, flavor=flavor, subnet=subnet, member=member)
     wait_active(client, lb_id)
     amphorae = client.get("/v2/octavia/amphorae", params={"loadbalancer_id": lb_id}).json()
     [master] = [a["id"] for a in amphorae["amphorae"] if _holds_vip(a["id"])]
     base = data_dir / "amphorae" / master
     if fault == "amphora":
-        # Only amphorae heard from are watched: let a heartbeat interval and a half pass.
-        time.sleep(1.5)
+        # Only amphorae heard from are watched: wait until both have been heard.
+        until(lambda: _all_heard(client, lb_id))
     probe = netns_rig.probe(user, PAIR_VIP, period=PROBE_SECONDS, seconds=DEADLINE)
     detection = None
     try:

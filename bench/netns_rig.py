@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import subprocess
 import sys
 import threading
@@ -24,6 +23,12 @@ from pathlib import Path
 
 from portico.drivers.compute.netns import NetnsCompute
 from portico.settings import Settings
+
+# Run as a script, the benchmark has bench/ on its path but not the repository: the
+# namespace plumbing is the tests' own (stdlib only), not a copy of it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.netns_links import ip as ip  # failover.py calls netns_rig.ip
+from tests.support.netns_links import legged
 
 PREFIX = "ptb"  # short: interface names have 15 characters
 BACKEND = """
@@ -40,9 +45,10 @@ S((sys.argv[1], 8000), H).serve_forever()
 PROBER = """
 import http.client, sys, threading, time
 host, period, limit = sys.argv[1], float(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+timeout = float(sys.argv[4])
 lock = threading.Lock()
 def one(start):
-    conn = http.client.HTTPConnection(host, 80, timeout=1.0)
+    conn = http.client.HTTPConnection(host, 80, timeout=timeout)
     try:
         conn.request("GET", "/"); ok = conn.getresponse().status == 200
     except (OSError, http.client.HTTPException):
@@ -77,10 +83,6 @@ def removed_afterwards(data_dir: Path, settings: dict[str, str]) -> Iterator[Non
             asyncio.run(driver.delete(amphora_id, graceful=False))
 
 
-def ip(*args: str) -> str:
-    return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
-
-
 @dataclass
 class Namespace:
     name: str
@@ -103,26 +105,13 @@ def attached(bridge: str, address: str) -> Iterator[Namespace]:
     """A namespace with one leg on ``bridge`` (made if missing, deleted if left empty)."""
     suffix = uuid.uuid4().hex[:8]
     ns = Namespace(f"{PREFIX}{suffix}", address)
-    leg = f"{PREFIX}l{suffix}"
-    ip("netns", "add", ns.name)
-    try:
-        if bridge not in {x["ifname"] for x in json.loads(ip("-j", "link", "show"))}:
-            ip("link", "add", "name", bridge, "type", "bridge")
-        ip("link", "set", bridge, "up")
-        ip("link", "add", leg, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
-        ip("link", "set", leg, "master", bridge, "up")
-        ip("-n", ns.name, "addr", "add", address, "dev", "eth0")
-        ip("-n", ns.name, "link", "set", "eth0", "up")
-        ip("-n", ns.name, "link", "set", "lo", "up")
-        yield ns
-    finally:
-        for proc in ns.procs:
-            proc.kill()
-            proc.wait(timeout=10)
-        subprocess.run(["ip", "link", "del", leg], capture_output=True)
-        ip("netns", "del", ns.name)
-        if not json.loads(ip("-j", "link", "show", "master", bridge) or "[]"):
-            subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    with legged(bridge, namespace=ns.name, host_leg=f"{PREFIX}l{suffix}", address=address):
+        try:
+            yield ns
+        finally:
+            for proc in ns.procs:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @dataclass
@@ -146,6 +135,9 @@ class Probe:
         self.proc.wait(timeout=10)
 
 
-def probe(client: Namespace, host: str, *, period: float, seconds: float) -> Probe:
-    """Fresh-connection GETs from ``client`` to ``host:80`` every ``period`` for ``seconds``."""
-    return Probe(client.start(PROBER, host, str(period), str(seconds)))
+def probe(
+    client: Namespace, host: str, *, period: float, seconds: float, timeout: float = 1.0
+) -> Probe:
+    """Fresh-connection GETs from ``client`` to ``host:80`` every ``period`` for ``seconds``,
+    each failed after ``timeout`` (3 s lets a SYN dropped once be retried, as a client does)."""
+    return Probe(client.start(PROBER, host, str(period), str(seconds), str(timeout)))

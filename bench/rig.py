@@ -16,15 +16,20 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
 
 BIN = Path(sys.executable).parent
 SUBNET = "9f4c6a58-2f6e-4c55-9a35-7d1c0e7b0a01"
 STARTUP_DEADLINE = 60.0
+PG_ADMIN = os.environ.get(
+    "PORTICO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def free_port() -> int:
@@ -36,6 +41,21 @@ def free_port() -> int:
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str = PG_ADMIN, *, prefix: str = "portico_bench") -> Iterator[str]:
+    """A new empty PostgreSQL database on ``admin_url``'s server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @dataclass(frozen=True)
@@ -157,10 +177,11 @@ def serve(data_dir: Path, settings: dict[str, str] | None = None) -> Iterator[Se
 
 
 def reap_amphorae(data_dir: Path) -> None:
-    """SIGTERM each agent and haproxy master named by a pid file under ``data_dir``."""
-    root = data_dir / "amphorae"
+    """SIGTERM each agent and haproxy master named by a pid file under ``data_dir`` (the
+    local driver's compute zones, ``zones/<zone>/<id>``, included)."""
+    bases = [*(data_dir / "amphorae").glob("*/"), *(data_dir / "zones").glob("*/*/")]
     pids = []
-    for path in [*root.glob("*/agent.pid"), *root.glob("*/haproxy/run/haproxy.pid")]:
+    for path in [p for b in bases for p in (b / "agent.pid", b / "haproxy/run/haproxy.pid")]:
         with contextlib.suppress(OSError, ValueError):
             pids.append(int(path.read_text().split()[0]))
     for pid in pids:

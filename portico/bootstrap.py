@@ -20,12 +20,19 @@ from portico.api.context import ApiContext, Authenticator
 from portico.api.metrics import Metrics
 from portico.db import migrate
 from portico.db.engine import Database, make_engine
+from portico.drivers.certs.pki import CertificateAuthority
 from portico.drivers.providers.base import Provider, ProviderContext
 from portico.drivers.providers.registry import load_providers
 from portico.health.receiver import HeartbeatReceiver, run_health
-from portico.orchestrator.cert_rotation import run_rotation
+from portico.orchestrator.cert_rotation import rotation_pass, run_rotation
+from portico.orchestrator.fleet import Fleet
+from portico.orchestrator.housekeeping import (
+    HousekeepingReport,
+    housekeeping_pass,
+    run_housekeeping,
+)
 from portico.orchestrator.provider import AmphoraProvider
-from portico.orchestrator.spares import run_spares
+from portico.orchestrator.spares import keep_pool, run_spares
 from portico.reconciler.loop import ConvergeObserver, Reconciler
 from portico.services.event_delivery import run_event_delivery
 from portico.services.heartbeats import load_secret
@@ -80,25 +87,56 @@ def start_housekeeping(
     """The controller's background work beside the reconciler, as tasks of this loop.
 
     Certificate rotation (the process that talks to agents keeps their certificates valid),
-    the health service when this process runs it (failovers wake the reconciler at once),
-    the spares pool when the amphora provider is enabled and ``spares_pool_size`` > 0, and
-    the delivery of events to ``event_webhooks`` when there are any.
+    the housekeeping pass (purge, orphans), the health service when this process runs it
+    (failovers wake the reconciler at once), the spares pool when the amphora provider is
+    enabled and ``spares_pool_size`` > 0, and the delivery of events to ``event_webhooks``
+    when there are any.
     """
-    tasks = [asyncio.create_task(run_rotation(settings, db))]
+    fleet = _fleet(providers)
+    tasks = [
+        asyncio.create_task(run_rotation(settings, db)),
+        asyncio.create_task(run_housekeeping(settings, db, fleet, on_failover=reconciler.wake)),
+    ]
     if receiver is not None:
         tasks.append(
             asyncio.create_task(run_health(settings, db, receiver, on_failover=reconciler.wake))
         )
-    amphora = providers.get("amphora")
-    if isinstance(amphora, AmphoraProvider) and settings.spares_pool_size > 0:
+    if fleet is not None and settings.spares_pool_size > 0:
         tasks.append(
             asyncio.create_task(
-                run_spares(amphora.fleet, settings.spares_pool_size, settings.spares_interval)
+                run_spares(fleet, settings.spares_pool_size, settings.spares_interval)
             )
         )
     if settings.event_webhooks:
         tasks.append(asyncio.create_task(run_event_delivery(settings, db)))
     return tasks
+
+
+def _fleet(providers: dict[str, Provider]) -> Fleet | None:
+    """The amphora provider's fleet, when that provider is enabled."""
+    amphora = providers.get("amphora")
+    return amphora.fleet if isinstance(amphora, AmphoraProvider) else None
+
+
+async def housekeeping_once(settings: Settings) -> HousekeepingReport:
+    """``portico housekeeping``: one pass of everything the controller's housekeeping does
+    (purge, orphans, certificate rotation, the spares pool), against the configured
+    database and compute driver; run it on a controller's host."""
+    db = build_database(settings)
+    providers = build_providers(settings, db)
+    try:
+        fleet = _fleet(providers)
+        report = await housekeeping_pass(settings, db, fleet)
+        ca = CertificateAuthority(
+            settings.data_dir / "pki", validity_days=settings.amphora_cert_validity_days
+        )
+        report.rotated = await rotation_pass(db, ca)
+        if fleet is not None and settings.spares_pool_size > 0:
+            report.spares_booted = await keep_pool(fleet, settings.spares_pool_size)
+        return report
+    finally:
+        await close_providers(providers)
+        db.dispose()
 
 
 async def _stop_all(tasks: list[asyncio.Task[None]]) -> None:

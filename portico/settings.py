@@ -13,8 +13,11 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork
+from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from portico.domain.constants import DEFAULT_USER_LOG_FORMAT
+from portico.wire.log_forwarding import LogForwarding
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "portico"
 
@@ -38,6 +41,15 @@ class _TomlFileSource(PydanticBaseSettingsSource):
         return dict(self._data)
 
 
+def _log_target(value: str) -> str:
+    """``ip:port`` (IPv6 bare or in brackets: the port is after the last colon), normalised."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r}: expected ip:port")
+    ip = ipaddress.ip_address(host.strip("[]"))
+    return f"[{ip}]:{int(port)}" if ip.version == 6 else f"{ip}:{int(port)}"
+
+
 class SubnetSetting(BaseModel):
     """A subnet VIPs and members may be placed on (stands in for Neutron's subnets)."""
 
@@ -46,6 +58,18 @@ class SubnetSetting(BaseModel):
     network_id: str = "5b7b4e1c-8a0b-4a59-b3f3-2c9d8f4e6a02"
     cidr: str = "127.64.0.0/10"
     ip_version: int = 4
+
+
+class ImageSetting(BaseModel):
+    """An image the ``local`` and ``netns`` drivers can boot (their stand-in for Glance).
+
+    Their amphorae all run this host's agent; an image says which agent it stands for: the
+    version it reports (default: the image's name) and the agent API versions it serves
+    (default: every version this code speaks; ``["1.0"]`` is an amphora of an older image).
+    """
+
+    agent_version: str | None = None
+    api_versions: list[Literal["1.0", "1.1", "1.2"]] | None = None
 
 
 class Settings(BaseSettings):
@@ -84,6 +108,12 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=4)
     # GET /metrics (Prometheus): scrapers carry no token, so only these client networks.
     metrics_enabled: bool = True
+    # API rate limiting per project (api/rate_limit.py): a token bucket per project id in
+    # each API process, refilled at api_rate_limit requests/s (None: off), holding at most
+    # api_rate_limit_burst; admins are exempt unless api_rate_limit_admin_exempt is false.
+    api_rate_limit: float | None = Field(default=None, gt=0)
+    api_rate_limit_burst: int = Field(default=20, ge=1)
+    api_rate_limit_admin_exempt: bool = True
     metrics_allowed_cidrs: list[IPvAnyNetwork] = Field(
         default_factory=lambda: [
             ipaddress.ip_network("127.0.0.0/8"),
@@ -110,6 +140,10 @@ class Settings(BaseSettings):
     amphora_cert_validity_days: float = Field(default=30.0, gt=0)
     cert_rotation_interval: float = Field(default=300.0, gt=0)
     amphora_image: str | None = None
+    # The images the local and netns drivers offer, by name. Empty: any name boots, the
+    # agent reporting the name as its version; else a name not listed fails to boot, like
+    # an image missing from the cloud's catalogue.
+    compute_images: dict[str, ImageSetting] = Field(default_factory=dict)
     haproxy_hard_stop_after: int = Field(default=30, ge=1)
     netns_mgmt_bridge: str = Field(default="ptc-mgmt", pattern=r"^[A-Za-z0-9_.-]{1,15}$")
     netns_mgmt_cidr: str = "172.31.252.0/22"
@@ -134,7 +168,40 @@ class Settings(BaseSettings):
     vrrp_check_interval: int = Field(default=1, ge=1, le=60)
     vrrp_check_fall: int = Field(default=2, ge=1, le=10)
     vrrp_check_rise: int = Field(default=2, ge=1, le=10)
+    # How long a leaving MASTER (agent API 1.2) waits for its sessions to end before it hands
+    # the VIP over; new connections wait meanwhile (docs/operations.md, upgrades).
+    vrrp_drain_timeout: float = Field(default=5.0, ge=0, le=25)
     haproxy_peers_port: int = Field(default=1025, ge=1, le=65535)
+
+    # Log offloading (Octavia's [amphora_agent] and [haproxy_amphora] names): syslog
+    # receivers ("ip:port", every one gets every line) for tenant flow logs and haproxy's
+    # admin logs, their transport and LOG_LOCAL facilities; whether the agent also keeps
+    # them in log/tenant.log and log/admin.log; whether flow logs exist at all; their
+    # format ({{ project_id }} and {{ lb_id }} are filled in). Over TCP: lines each target
+    # holds while away, connection attempts per line before it is dropped and the seconds
+    # between them. forward_all_logs: the agent's and keepalived's lines to the admin targets.
+    tenant_log_targets: list[Annotated[str, AfterValidator(_log_target)]] = Field(
+        default_factory=list
+    )
+    admin_log_targets: list[Annotated[str, AfterValidator(_log_target)]] = Field(
+        default_factory=list
+    )
+    log_protocol: Literal["UDP", "TCP"] = "UDP"
+    user_log_facility: int = Field(default=0, ge=0, le=7)
+    administrative_log_facility: int = Field(default=1, ge=0, le=7)
+    disable_local_log_storage: bool = False
+    connection_logging: bool = True
+    user_log_format: str = Field(
+        default=DEFAULT_USER_LOG_FORMAT,
+        min_length=1,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+    )
+    log_queue_size: int = Field(default=10000, ge=100, le=1_000_000)
+    log_retry_count: int = Field(default=5, ge=0, le=10_000)
+    log_retry_interval: float = Field(default=2, gt=0, le=3600)
+    forward_all_logs: bool = False
+    # portico's own log lines: JSON objects (oslo.log's use_json) or text.
+    use_json: bool = False
 
     # Webhooks every event is POSTed to (JSON), from the controller's outbox: each attempt
     # waits up to the timeout; failures retry after backoff * 2^(attempt-1), at most
@@ -147,6 +214,14 @@ class Settings(BaseSettings):
     event_webhook_backoff: float = Field(default=1.0, gt=0)
     event_webhook_max_backoff: float = Field(default=300.0, gt=0)
     event_webhook_interval: float = Field(default=1.0, gt=0)
+
+    # Housekeeping (Octavia's [house_keeping]): a pass every interval purges amphora rows
+    # DELETED (and unheard) for longer than amphora_expiry_age seconds and events older than
+    # event_expiry_age, and reaps orphans (instances without a row, rows without an instance).
+    housekeeping_interval: float = Field(default=30.0, gt=0)
+    amphora_expiry_age: float = Field(default=604800.0, ge=0)
+    event_expiry_age: float = Field(default=2592000.0, ge=0)
+    reap_orphans: bool = True
 
     subnets: list[SubnetSetting] = Field(default_factory=lambda: [SubnetSetting()])
 
@@ -162,6 +237,21 @@ class Settings(BaseSettings):
         path = os.environ.get("PORTICO_CONFIG_FILE")
         toml = _TomlFileSource(settings_cls, Path(path) if path else None)
         return (init_settings, env_settings, toml)
+
+    def log_forwarding(self) -> LogForwarding:
+        """The log offloading settings an amphora's agent boots with (in its agent.json)."""
+        return LogForwarding(
+            tenant_targets=list(self.tenant_log_targets),
+            admin_targets=list(self.admin_log_targets),
+            protocol=self.log_protocol,
+            user_facility=self.user_log_facility,
+            admin_facility=self.administrative_log_facility,
+            retry_count=self.log_retry_count,
+            retry_interval=self.log_retry_interval,
+            queue_size=self.log_queue_size,
+            forward_all_logs=self.forward_all_logs,
+            local_storage=not self.disable_local_log_storage,
+        )
 
     @property
     def effective_heartbeat_targets(self) -> list[str]:

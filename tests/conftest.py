@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy import create_engine, text
 from portico import bootstrap
 from portico.settings import Settings
 from tests.support.processes import free_port
+from tests.support.waiting import wait_for
 
 PG_ADMIN_URL = os.environ.get(
     "PORTICO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -106,18 +106,6 @@ def client(
 ) -> TestClient:
     """An API on a fresh SQLite database, reconciler running, noauth (admin by default)."""
     return client_factory(settings_factory())
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns a truthy value or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 LOCAL_SUBNET = "9f4c6a58-2f6e-4c55-9a35-7d1c0e7b0a01"

@@ -1,4 +1,4 @@
-"""The agent's HTTPS API, version 1.0 (see docs/agent-api.md for the contract).
+"""The agent's HTTPS API, versions 1.0 to 1.2 (see docs/agent-api.md for the contract).
 
 The agent stores, validates, applies and reports; it renders nothing. Mutual TLS is enforced
 by the server (``server.py``): only clients holding a certificate from the controller's CA
@@ -13,22 +13,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from portico.agent import details, runtime_socket
+from portico.agent.agent_logs import LogOffloading
 from portico.agent.config import AgentConfig
+from portico.agent.diagnostics_api import diagnostics_router
 from portico.agent.errors import AgentError, stale
-from portico.agent.haproxy import ConfigRejected, HaproxyManager, ReloadFailed, config_hash
+from portico.agent.haproxy import ConfigRejected, HaproxyManager, ReloadFailed
 from portico.agent.keepalived import KeepalivedManager
 from portico.agent.runtime_ops import apply_ops
 from portico.agent.supervisor import Supervisor
-from portico.agent.vrrp_api import vrrp_router
+from portico.agent.vrrp_api import handover_router, vrrp_router
 from portico.wire.agent_api import (
-    API_VERSION,
-    SUPPORTED_API_VERSIONS,
+    HANDOVER_API_VERSION,
+    SETTINGS_API_VERSION,
     AgentInfo,
+    AgentSettings,
     ApiVersions,
     CertificateUpdate,
     ConfigPush,
@@ -41,9 +44,9 @@ from portico.wire.agent_api import (
     RuntimeChange,
     StatRow,
     Stats,
+    at_least,
 )
-
-V = f"/{API_VERSION}"
+from portico.wire.config_hash import config_hash
 
 
 class Pushes:
@@ -136,11 +139,14 @@ def create_agent_app(
     rotate_tls: Callable[[CertificateUpdate], None],
     supervisor: Supervisor,
     vrrp: KeepalivedManager,
+    logs: LogOffloading | None = None,
 ) -> FastAPI:
     """The agent's routes, bound to one haproxy manager, its keepalived manager and the
-    supervisor that restarts them."""
+    supervisor that restarts them; ``logs``: the log relay pushed log settings go to (none:
+    they are kept for the next start only)."""
     app = FastAPI(title="portico amphora agent", version=info.agent_version, docs_url=None)
-    app.include_router(vrrp_router(vrrp, supervisor, info))
+    app.include_router(diagnostics_router(config, manager, logs))
+    core = APIRouter()
     pushes = Pushes(manager)
 
     @app.exception_handler(AgentError)
@@ -154,17 +160,17 @@ def create_agent_app(
 
     @app.get("/")
     async def versions() -> ApiVersions:
-        return ApiVersions(versions=list(SUPPORTED_API_VERSIONS))
+        return ApiVersions(versions=list(config.api_versions))
 
-    @app.get(f"{V}/info")
+    @core.get("/info")
     async def get_info() -> AgentInfo:
         return info
 
-    @app.get(f"{V}/details")
+    @core.get("/details")
     async def get_details() -> Details:
         return await asyncio.to_thread(_details, config, manager, info, vrrp)
 
-    @app.get(f"{V}/config")
+    @core.get("/config")
     async def get_config() -> ConfigState:
         return ConfigState(
             generation=manager.state.generation,
@@ -172,19 +178,19 @@ def create_agent_app(
             haproxy_running=manager.running,
         )
 
-    @app.put(f"{V}/config")
+    @core.put("/config")
     async def put_config(push: ConfigPush) -> ConfigResult:
         return await pushes.apply(push)
 
-    @app.post(f"{V}/runtime")
+    @core.post("/runtime")
     async def post_runtime(change: RuntimeChange) -> ConfigResult:
         return await pushes.runtime(change)
 
-    @app.get(f"{V}/haproxy")
+    @core.get("/haproxy")
     async def get_haproxy() -> HaproxyStatus:
         return _status(manager, supervisor)
 
-    @app.put(f"{V}/haproxy")
+    @core.put("/haproxy")
     async def put_haproxy(action: HaproxyAction) -> HaproxyStatus:
         async with manager.lock:
             try:
@@ -200,7 +206,7 @@ def create_agent_app(
                 ) from exc
         return _status(manager, supervisor)
 
-    @app.get(f"{V}/stats")
+    @core.get("/stats")
     async def get_stats() -> Stats:
         if not manager.running:
             return Stats(rows=[])
@@ -210,7 +216,7 @@ def create_agent_app(
             raise AgentError(503, "haproxy_unreachable", str(exc)) from exc
         return Stats(rows=[_row(r) for r in runtime_socket.parse_csv_stats(text)])
 
-    @app.put(f"{V}/certificate")
+    @core.put("/certificate")
     async def put_certificate(update: CertificateUpdate) -> dict[str, Any]:
         try:
             await asyncio.to_thread(rotate_tls, update)
@@ -218,7 +224,43 @@ def create_agent_app(
             raise AgentError(400, "certificate_invalid", str(exc)) from exc
         return {"status": "rotated"}
 
+    # Every version serves the routes of the versions before it (later versions only add):
+    # 1.1 adds the settings, 1.2 the VRRP handover.
+    vrrp_routes = vrrp_router(vrrp, supervisor, info)
+    settings_routes = settings_router(config, logs)
+    handover_routes = handover_router(vrrp, manager, supervisor)
+    for version in config.api_versions:
+        app.include_router(core, prefix=f"/{version}")
+        app.include_router(vrrp_routes, prefix=f"/{version}")
+        if at_least(version, SETTINGS_API_VERSION):
+            app.include_router(settings_routes, prefix=f"/{version}")
+        if at_least(version, HANDOVER_API_VERSION):
+            app.include_router(handover_routes, prefix=f"/{version}")
     return app
+
+
+def settings_router(config: AgentConfig, logs: LogOffloading | None) -> APIRouter:
+    """API 1.1: the agent's heartbeat and log settings, read and replaced while it runs (the
+    heartbeat sender reads them at every beat; the log relay is rebuilt when they change)."""
+    router = APIRouter()
+
+    @router.get("/settings")
+    async def get_settings() -> AgentSettings:
+        return config.settings()
+
+    @router.put("/settings")
+    async def put_settings(settings: AgentSettings) -> AgentSettings:
+        if settings.heartbeat_targets and not config.heartbeat_key_hex:
+            raise AgentError(409, "no_heartbeat_key", "this amphora has no heartbeat key")
+        try:
+            await asyncio.to_thread(config.apply_settings, settings)
+        except OSError as exc:
+            raise AgentError(500, "settings_not_saved", str(exc)) from exc
+        if logs is not None:
+            await logs.reconfigure(config.log_forwarding)
+        return config.settings()
+
+    return router
 
 
 def _status(manager: HaproxyManager, supervisor: Supervisor) -> HaproxyStatus:

@@ -19,6 +19,7 @@ from portico.agent.haproxy import HaproxyManager
 from portico.wire.heartbeat import (
     Heartbeat,
     ListenerReport,
+    ListenerStatus,
     PoolReport,
     ServerStatus,
     encode,
@@ -26,7 +27,7 @@ from portico.wire.heartbeat import (
 )
 
 LOG = logging.getLogger(__name__)
-_LISTENER_STATES = {"OPEN": "OPEN", "FULL": "FULL", "STOP": "STOP"}
+_LISTENER_STATES: dict[str, ListenerStatus] = {"OPEN": "OPEN", "FULL": "FULL", "STOP": "STOP"}
 
 
 def build_heartbeat(amphora_id: str, generation: int, rows: list[dict[str, str]]) -> Heartbeat:
@@ -51,7 +52,7 @@ def build_heartbeat(amphora_id: str, generation: int, rows: list[dict[str, str]]
             members.setdefault(proxy, {})[row.get("svname", "")] = state
     for proxy, found in members.items():
         if proxy in pools:
-            pools[proxy] = pools[proxy].model_copy(update={"members": found})
+            pools[proxy] = PoolReport(status=pools[proxy].status, members=found)
     return Heartbeat(amphora_id=amphora_id, generation=generation, listeners=listeners, pools=pools)
 
 
@@ -100,7 +101,10 @@ class HeartbeatSender:
         heartbeat = build_heartbeat(self._config.amphora_id, self._manager.state.generation, rows)
         self._sequence = max(self._sequence + 1, time.time_ns())
         datagrams = encode(heartbeat, key=self._key, sequence=self._sequence)
-        for target in self._config.heartbeat_targets:
+        targets = list(self._config.heartbeat_targets)  # pushed settings may replace them
+        for gone in set(self._transports) - set(targets):
+            self._transports.pop(gone).close()
+        for target in targets:
             try:
                 transport = await self._transport(target)
                 for datagram in datagrams:

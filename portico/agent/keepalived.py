@@ -33,7 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from portico.agent import netif, procfs
+from portico.agent import netif, procfs, syn_drop
 from portico.agent.haproxy import HaproxyManager
 from portico.agent.keepalived_files import check_script, keepalived_conf, start_argv, vrrp_hash
 from portico.wire.agent_api import VrrpConfig
@@ -66,6 +66,8 @@ class VrrpState:
     config_hash: str | None = None
     interface: str = ""
     vips: list[str] = field(default_factory=list)
+    # SYNs to the VIPs are being dropped (a handover): undone before keepalived starts again.
+    syn_drop: bool = False
 
 
 class KeepalivedManager:
@@ -200,6 +202,7 @@ class KeepalivedManager:
             candidate.unlink(missing_ok=True)
             raise
         self.last_error = None
+        await self.accept_syns()  # on the interface it was dropped on, before state changes
         os.replace(candidate, self.conf_path)
         self.state = VrrpState(cfg.generation, digest, cfg.interface, list(cfg.vips))
         self._save_state()
@@ -246,6 +249,7 @@ class KeepalivedManager:
             return
         if not self.configured or not self.conf_path.exists():
             raise VrrpFailed("no VRRP configuration has been applied")
+        await self.accept_syns()
         await self._clear_leftovers()
         self.haproxy_ok = None  # written afresh: keepalived reads it as it starts
         self.track_haproxy()
@@ -278,6 +282,28 @@ class KeepalivedManager:
             await proc.wait()
         await self._clear_leftovers()
         raise VrrpFailed(_read_from(self.log_path, offset) or "keepalived did not start in time")
+
+    async def drop_syns(self) -> None:
+        """Drop new TCP connections to the VIPs (a handover, see ``syn_drop``)."""
+        self.state.syn_drop = True
+        self._save_state()  # first: a restarted agent must know to undo it
+        try:
+            await syn_drop.install(self.state.interface, self.state.vips)
+        except syn_drop.TcFailed:
+            await self.accept_syns()
+            raise
+
+    async def accept_syns(self) -> None:
+        """Undo ``drop_syns``: a MASTER that drops new connections would blackhole the VIP,
+        so keepalived never starts while they are dropped (``VrrpFailed`` if tc fails)."""
+        if not self.state.syn_drop:
+            return
+        try:
+            await syn_drop.remove(self.state.interface)
+        except syn_drop.TcFailed as exc:
+            raise VrrpFailed(f"SYNs to the VIPs are still dropped: {exc}") from exc
+        self.state.syn_drop = False
+        self._save_state()
 
     async def stop(self) -> None:
         """Stop keepalived (SIGTERM, then SIGKILL) and remove the VIPs; it is no longer wanted."""

@@ -59,6 +59,8 @@ def capabilities(build: str, *, keepalived: str | None) -> list[str]:
         found.add(Capability.DYNAMIC_SERVERS)
     if version >= (2, 6):
         found.add(Capability.IDLE_CLOSE_ON_RESPONSE)
+    if version >= (2, 2):
+        found.add(Capability.LOG_RINGS)
     if version >= (1, 9):
         found.add(Capability.HTTP2)
         found.add(Capability.PROXY_V2)

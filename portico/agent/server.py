@@ -22,13 +22,15 @@ import ssl
 import uvicorn
 
 from portico.agent import probe
+from portico.agent.agent_logs import LogOffloading
 from portico.agent.app import create_agent_app
 from portico.agent.config import AgentConfig
 from portico.agent.haproxy import HaproxyManager, ReloadFailed
 from portico.agent.heartbeat_sender import HeartbeatSender
 from portico.agent.keepalived import KeepalivedManager, VrrpFailed
 from portico.agent.supervisor import Supervisor
-from portico.wire.agent_api import API_VERSION, AgentInfo, CertificateUpdate
+from portico.wire.agent_api import AgentInfo, CertificateUpdate
+from portico.wire.log_setup import setup_logging
 
 LOG = logging.getLogger(__name__)
 GRACEFUL_SECONDS = 2
@@ -38,7 +40,7 @@ def detect_info(config: AgentConfig) -> AgentInfo:
     build = probe.haproxy_build(config.haproxy_binary)
     keepalived = probe.keepalived_version()
     return AgentInfo(
-        api_version=API_VERSION,
+        api_version=config.api_versions[0],  # the newest it serves
         agent_version=config.agent_version,
         amphora_id=config.amphora_id,
         haproxy_version=probe.haproxy_version(build),
@@ -56,6 +58,9 @@ def _write_private(path: str, data: str) -> None:
 
 async def serve_agent(config: AgentConfig) -> None:
     manager = HaproxyManager(config.base_dir, binary=config.haproxy_binary)
+    # Before haproxy starts, so its first lines are kept.
+    logs = LogOffloading(config.log_forwarding, base_dir=config.base_dir, host=config.amphora_id)
+    logs.start()
     vrrp = KeepalivedManager(config.base_dir, haproxy=manager)
     manager.on_change = vrrp.track_haproxy
     info = await asyncio.to_thread(detect_info, config)
@@ -86,7 +91,13 @@ async def serve_agent(config: AgentConfig) -> None:
 
     uv_config = uvicorn.Config(
         create_agent_app(
-            config, manager, info, rotate_tls=rotate_tls, supervisor=supervisor, vrrp=vrrp
+            config,
+            manager,
+            info,
+            rotate_tls=rotate_tls,
+            supervisor=supervisor,
+            vrrp=vrrp,
+            logs=logs,
         ),
         host=config.bind_host,
         port=config.bind_port,
@@ -95,6 +106,7 @@ async def serve_agent(config: AgentConfig) -> None:
         ssl_ca_certs=str(config.ca_file),
         ssl_cert_reqs=ssl.CERT_REQUIRED,
         log_level="warning",
+        log_config=None,  # its loggers propagate to the one handler of setup_logging
         lifespan="off",
         # Idle pooled connections of a controller never answer TLS close_notify; do not wait.
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
@@ -110,10 +122,12 @@ async def serve_agent(config: AgentConfig) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await logs.close()
 
 
 def _start_heartbeats(config: AgentConfig, manager: HaproxyManager) -> asyncio.Task[None] | None:
-    if not config.heartbeat_targets or not config.heartbeat_key_hex:
+    # Started with a key even without targets: pushed settings (API 1.1) may name some later.
+    if not config.heartbeat_key_hex:
         return None
     sender = HeartbeatSender(config, manager, key=bytes.fromhex(config.heartbeat_key_hex))
     return asyncio.create_task(sender.run())
@@ -146,8 +160,5 @@ class _AgentServer(uvicorn.Server):
 
 
 def run_agent(config: AgentConfig) -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s %(levelname)s agent {config.amphora_id} %(message)s",
-    )
+    setup_logging("agent", use_json=config.use_json, fields={"amphora_id": config.amphora_id})
     asyncio.run(serve_agent(config))

@@ -3,25 +3,37 @@
 ``PUT /1.0/vrrp`` applies the keepalived configuration the controller rendered for this
 amphora of a pair; ``GET /1.0/vrrp`` reports it; ``GET /1.0/interface/{address}`` tells the
 controller which interface carries an address (compute drivers name interfaces as they like,
-and the rendered configuration must name the one VRRP runs on). See docs/agent-api.md.
+and the rendered configuration must name the one VRRP runs on). Version 1.2 adds
+``PUT /1.2/vrrp/handover`` (``handover``: a MASTER leaves without failing a request). See
+docs/agent-api.md.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
 
 from fastapi import APIRouter
 
-from portico.agent import netif
+from portico.agent import netif, syn_drop
 from portico.agent.errors import AgentError, stale
+from portico.agent.handover import hand_over
+from portico.agent.haproxy import HaproxyManager
 from portico.agent.keepalived import KeepalivedManager, VrrpFailed, VrrpRejected
 from portico.agent.supervisor import Supervisor
-from portico.wire.agent_api import API_VERSION, AgentInfo, InterfaceInfo, VrrpConfig, VrrpStatus
+from portico.wire.agent_api import (
+    AgentInfo,
+    InterfaceInfo,
+    VrrpConfig,
+    VrrpHandover,
+    VrrpHandoverResult,
+    VrrpStatus,
+)
 
 
 def vrrp_router(vrrp: KeepalivedManager, supervisor: Supervisor, info: AgentInfo) -> APIRouter:
     """The routes, bound to the amphora's keepalived manager and the supervisor restarting it."""
-    router = APIRouter(prefix=f"/{API_VERSION}")
+    router = APIRouter()  # mounted under every API version the agent serves
 
     @router.get("/vrrp")
     async def get_vrrp() -> VrrpStatus:
@@ -69,6 +81,37 @@ def vrrp_router(vrrp: KeepalivedManager, supervisor: Supervisor, info: AgentInfo
     return router
 
 
+def handover_router(
+    vrrp: KeepalivedManager, haproxy: HaproxyManager, supervisor: Supervisor
+) -> APIRouter:
+    """API 1.2: ``PUT /vrrp/handover``, mounted under 1.2 and every later version."""
+    router = APIRouter()
+
+    @router.put("/vrrp/handover")
+    async def put_handover(request: VrrpHandover) -> VrrpHandoverResult:
+        if not vrrp.configured:
+            raise AgentError(409, "vrrp_not_configured", "no VRRP configuration is applied")
+        started = time.monotonic()
+        async with vrrp.lock:
+            try:
+                held, drained, left = await hand_over(
+                    vrrp, haproxy, drain_seconds=request.drain_seconds
+                )
+            except (syn_drop.TcFailed, VrrpFailed) as exc:
+                raise AgentError(
+                    500, "syn_drop_failed", "new connections cannot be dropped", str(exc)
+                ) from exc
+        return VrrpHandoverResult(
+            held_vips=held,
+            drained=drained,
+            sessions_left=left,
+            seconds=time.monotonic() - started,
+            vrrp=await vrrp_status(vrrp, supervisor),
+        )
+
+    return router
+
+
 async def vrrp_status(vrrp: KeepalivedManager, supervisor: Supervisor) -> VrrpStatus:
     """keepalived as the agent sees it now (``configured=False`` before the first PUT)."""
     return VrrpStatus(
@@ -81,4 +124,5 @@ async def vrrp_status(vrrp: KeepalivedManager, supervisor: Supervisor) -> VrrpSt
         haproxy_ok=vrrp.haproxy_ok is True,
         restarts=supervisor.keepalived_restarts,
         last_error=vrrp.last_error,
+        syn_drop=vrrp.state.syn_drop,
     )

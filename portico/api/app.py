@@ -13,6 +13,7 @@ from portico.api.context import ApiContext
 from portico.api.errors import install_error_handlers
 from portico.api.metrics import Metrics
 from portico.api.middleware import RequestIdMiddleware
+from portico.api.rate_limit import ApiRateLimitMiddleware
 from portico.api.routers import (
     amphorae,
     availability_zone_profiles,
@@ -33,9 +34,12 @@ from portico.api.routers import (
     pools,
     providers,
     quotas,
+    support,
+    upgrades,
     versions,
 )
 from portico.api.routers.metrics import install_metrics
+from portico.domain.token_bucket import TokenBuckets
 
 V2_ROUTERS: list[APIRouter] = [
     loadbalancers.router,
@@ -54,6 +58,8 @@ V2_ROUTERS: list[APIRouter] = [
     amphorae.router,
     certificates.router,
     events.router,
+    support.router,
+    upgrades.router,
 ]
 
 
@@ -82,6 +88,14 @@ def create_app(
         max_body_bytes=ctx.settings.max_request_body_bytes,
         max_json_depth=ctx.settings.max_json_depth,
     )
+    if ctx.settings.api_rate_limit is not None:
+        # Outside the body guard: a project over its limit is refused before its body is read.
+        app.add_middleware(
+            ApiRateLimitMiddleware,
+            buckets=TokenBuckets(ctx.settings.api_rate_limit, ctx.settings.api_rate_limit_burst),
+            authenticator=ctx.authenticator,
+            admin_exempt=ctx.settings.api_rate_limit_admin_exempt,
+        )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(versions.router)
     app.include_router(healthcheck.router)

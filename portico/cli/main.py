@@ -13,12 +13,15 @@ import uvicorn
 
 from portico import __version__, bootstrap
 from portico.cli.admin import admin_app
+from portico.cli.upgrades import register as register_upgrades
 from portico.settings import Settings
+from portico.wire.log_setup import setup_logging
 
 app = typer.Typer(help="portico: load balancing as a service (Octavia v2 API).")
 db_app = typer.Typer(help="Database schema management.")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+register_upgrades(admin_app)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML config file (PORTICO_CONFIG_FILE).")
@@ -37,11 +40,18 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def _serve(settings: Settings, *, with_reconciler: bool) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _serve(settings: Settings, *, with_reconciler: bool, process: str) -> None:
+    setup_logging(process, use_json=settings.use_json)
     api = bootstrap.build_app(settings, with_reconciler=with_reconciler)
     bootstrap.tune_gc()
-    uvicorn.run(api, host=settings.bind_host, port=settings.bind_port, log_level="warning")
+    # log_config=None: uvicorn's loggers keep setup_logging's handler instead of their own.
+    uvicorn.run(
+        api,
+        host=settings.bind_host,
+        port=settings.bind_port,
+        log_level="warning",
+        log_config=None,
+    )
 
 
 @app.command()
@@ -57,7 +67,7 @@ def serve(
         config, database_url=database_url, bind_host=host, bind_port=port, data_dir=data_dir
     )
     bootstrap.upgrade_database(settings)
-    _serve(settings, with_reconciler=settings.run_reconciler)
+    _serve(settings, with_reconciler=settings.run_reconciler, process="serve")
 
 
 @app.command()
@@ -72,7 +82,7 @@ def api(
     settings = _settings(
         config, database_url=database_url, bind_host=host, bind_port=port, data_dir=data_dir
     )
-    _serve(settings, with_reconciler=False)
+    _serve(settings, with_reconciler=False, process="api")
 
 
 @app.command()
@@ -81,7 +91,7 @@ def controller(
 ) -> None:
     """The reconciler alone, against a shared (migrated) database."""
     settings = _settings(config, database_url=database_url, data_dir=data_dir)
-    logging.basicConfig(level=logging.INFO)
+    setup_logging("controller", use_json=settings.use_json)
     asyncio.run(bootstrap.run_controller(settings))
 
 
@@ -94,6 +104,22 @@ def agent(
     from portico.agent.server import run_agent
 
     run_agent(AgentConfig.load(config))
+
+
+@app.command()
+def housekeeping(
+    config: ConfigOpt = None, database_url: DbOpt = None, data_dir: DataOpt = None
+) -> None:
+    """One housekeeping pass now (purge, orphans, certificates, spares); prints what it did.
+
+    Run it on a controller's host, with its settings: orphans are found through the compute
+    driver, which sees the amphorae of this host's data directory.
+    """
+    settings = _settings(config, database_url=database_url, data_dir=data_dir)
+    setup_logging("housekeeping", use_json=settings.use_json, level=logging.WARNING)
+    report = asyncio.run(bootstrap.housekeeping_once(settings))
+    for line in report.lines():
+        typer.echo(line)
 
 
 @db_app.command("upgrade")

@@ -35,6 +35,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # 64 MiB of pages rather than SQLite's 2 MiB: the health service touches the
+        # liveness, amphora and load balancer rows of every amphora twice a second, and at
+        # 10,000 amphorae those pages no longer fit (measured: about 10 % of a heartbeat).
+        cur.execute("PRAGMA cache_size=-65536")
         cur.close()
 
     @event.listens_for(engine, "begin")

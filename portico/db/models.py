@@ -21,9 +21,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from portico.db.base import Base, StatusColumns, Timestamps
+from portico.db.health_models import last_heartbeat_of
 
 ID = String(36)
 
@@ -90,6 +91,9 @@ class LoadBalancer(Tagged, StatusColumns, Timestamps, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     retry_count: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The image its amphorae run, set by a migrate or a rotation (None: the controller's
+    # ``amphora_image``); amphorae of another image are replaced, one of a pair at a time.
+    amphora_image: Mapped[str | None] = mapped_column(String(255))
 
     listeners: Mapped[list[Listener]] = relationship(
         back_populates="load_balancer", cascade="all, delete-orphan", order_by="Listener.created_at"
@@ -130,6 +134,12 @@ class Listener(Tagged, StatusColumns, Timestamps, Base):
     hsts_max_age: Mapped[int | None] = mapped_column(Integer)
     hsts_include_subdomains: Mapped[bool] = mapped_column(Boolean, default=False)
     hsts_preload: Mapped[bool] = mapped_column(Boolean, default=False)
+    # DDoS mitigation (portico extensions, domain/limits.py): per-source rates per second
+    # and request sizes in bytes; None: no limit.
+    connection_rate_limit: Mapped[int | None] = mapped_column(Integer)
+    request_rate_limit: Mapped[int | None] = mapped_column(Integer)
+    max_request_header_size: Mapped[int | None] = mapped_column(Integer)
+    max_request_body_size: Mapped[int | None] = mapped_column(BigInteger)
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="listeners")
     default_pool: Mapped[Pool | None] = relationship(foreign_keys=[default_pool_id])
@@ -343,11 +353,12 @@ class Amphora(Timestamps, Base):
     network_legs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # What the agent confirmed it runs.
     applied_generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Heartbeat targets an operator's ``PUT .../config`` asked to push to the agent; None
+    # once pushed (the controller that converges the amphora next pushes them).
+    agent_config_pending: Mapped[list[str] | None] = mapped_column(JSON)
     config_hash: Mapped[str | None] = mapped_column(String(64))
-    # What its last accepted heartbeat said (written by the health service, in batches).
-    last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    heartbeat_sequence: Mapped[int | None] = mapped_column(BigInteger)
-    heartbeat_generation: Mapped[int | None] = mapped_column(BigInteger)
+    # Its last accepted heartbeat, read from the narrow table the health service writes.
+    last_heartbeat_at: Mapped[dt.datetime | None] = column_property(last_heartbeat_of(id))
 
 
 class Event(Base):
@@ -386,6 +397,15 @@ class EventDelivery(Base):
     lease_expires: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PurgedEvents(Base):
+    """How many events of each kind housekeeping purged, so counts by kind never go down
+    (``portico_events_total`` adds these to the rows still kept)."""
+
+    __tablename__ = "purged_events"
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Certificate(Timestamps, Base):
@@ -442,6 +462,7 @@ __all__ = [
     "LoadBalancer",
     "Member",
     "Pool",
+    "PurgedEvents",
     "Quota",
     "Tag",
 ]

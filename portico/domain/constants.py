@@ -143,3 +143,11 @@ class Topology(StrEnum):
 
 # The v2 API minor versions Octavia 19 lists at GET /; the last one is CURRENT.
 API_MINOR_VERSIONS = tuple(range(0, 31))
+
+
+# Octavia's [haproxy_amphora] user_log_format: the fields of a tenant flow log line.
+# {{ project_id }} and {{ lb_id }} are filled in per load balancer; the rest is haproxy's.
+DEFAULT_USER_LOG_FORMAT = (
+    "{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U %[ssl_c_verify] "
+    "%{+Q}[ssl_c_s_dn] %b %s %Tt %tsc"
+)

@@ -15,13 +15,16 @@ within one heartbeat; the traffic the old worker served after its last heartbeat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 CUMULATIVE = ("bytes_in", "bytes_out", "total_connections", "request_errors")
 
 
-@dataclass(frozen=True, slots=True)
-class Counters:
+# Structs the garbage collector does not track (``gc=False``; they hold numbers or each other,
+# never a cycle): the health service makes a few for every heartbeat and keeps the latest for
+# each listener, and as tracked objects thousands of them a second would survive into the
+# oldest generation and bring on full collections of the whole process.
+class Counters(msgspec.Struct, frozen=True, gc=False):
     bytes_in: int = 0
     bytes_out: int = 0
     active_connections: int = 0
@@ -32,8 +35,7 @@ class Counters:
 _ZERO = Counters()
 
 
-@dataclass(frozen=True, slots=True)
-class Kept:
+class Kept(msgspec.Struct, frozen=True, gc=False):
     """What is stored for one listener on one amphora: the totals served and the last raw."""
 
     total: Counters

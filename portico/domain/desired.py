@@ -125,6 +125,11 @@ class ListenerSpec:
     hsts_max_age: int | None = None
     hsts_include_subdomains: bool = False
     hsts_preload: bool = False
+    # DDoS mitigation (domain/limits.py): per-source rates per second, sizes in bytes.
+    connection_rate_limit: int | None = None
+    request_rate_limit: int | None = None
+    max_request_header_size: int | None = None
+    max_request_body_size: int | None = None
     l7policies: tuple[L7PolicySpec, ...] = ()  # in position order
 
 
@@ -136,6 +141,8 @@ class LoadBalancerSpec:
     vip_address: str | None
     admin_state_up: bool = True
     topology: str = "SINGLE"
+    # The owner, named in every tenant flow log line (as on Octavia's amphorae).
+    project_id: str | None = None
     vip_subnet_id: str | None = None
     listeners: tuple[ListenerSpec, ...] = ()
     pools: tuple[PoolSpec, ...] = ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from portico.domain import protocols, tls
+from portico.domain import limits, protocols, tls
 from portico.domain.constants import ClientAuthentication as CA
 from portico.domain.constants import ListenerProtocol as LP
 from portico.domain.errors import ValidationException
@@ -62,6 +62,7 @@ def check_create(data: Mapping[str, Any]) -> None:
         subdomains=bool(data.get("hsts_include_subdomains")),
         preload=bool(data.get("hsts_preload")),
     )
+    limits.check_limits(protocol, data)
 
 
 def _check_client_auth(mode: str, *, ca: str | None, crl: str | None) -> None:
@@ -107,6 +108,7 @@ def check_update(current: Mapping[str, Any], changes: Mapping[str, Any]) -> None
     )
     tls.check_tls_options(changes)
     _check_hsts_update(protocol, current, changes)
+    limits.check_limits(protocol, changes)
 
 
 def _check_hsts_update(

@@ -12,6 +12,7 @@ import asyncio
 import ssl
 from collections import OrderedDict
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -20,7 +21,11 @@ from portico.domain.errors import PermanentError, TransientError
 from portico.drivers.certs.pki import ClientFiles
 from portico.wire.agent_api import (
     API_VERSION,
+    HANDOVER_API_VERSION,
+    SETTINGS_API_VERSION,
+    SUPPORTED_API_VERSIONS,
     AgentInfo,
+    AgentSettings,
     ApiVersions,
     CertificateUpdate,
     ConfigPush,
@@ -34,8 +39,13 @@ from portico.wire.agent_api import (
     RuntimeChange,
     Stats,
     VrrpConfig,
+    VrrpHandover,
+    VrrpHandoverResult,
     VrrpStatus,
+    at_least,
+    newest_common,
 )
+from portico.wire.agent_diagnostics import LogPage, LogSource, RuntimeDiagnostics
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -46,6 +56,16 @@ class StaleGeneration(PermanentError):
 
 class ConfigInvalid(PermanentError):
     """The agent's ``haproxy -c`` refused the configuration: a rendering bug or a bad input."""
+
+
+class ReloadRolledBack(TransientError):
+    """haproxy did not come up with the new configuration; the agent put the last good one
+    back, and it serves (HTTP 500 ``reload_failed``). Retried: the cause may pass (a port
+    held by another process, say)."""
+
+
+class VersionUnsupported(PermanentError):
+    """The amphora's agent API is too old for the call (an older image: rotate it)."""
 
 
 class AgentClient:
@@ -64,6 +84,9 @@ class AgentClient:
         self._max_pools = max_pools
         self._pools: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
         self._closing: set[asyncio.Future[None]] = set()
+        # The newest API version each amphora and this code both speak (``GET /``), learnt
+        # on first need: an amphora's agent does not change under its id.
+        self._versions: dict[str, str] = {}
 
     def _pool(self, amphora_id: str) -> httpx.AsyncClient:
         pool = self._pools.pop(amphora_id, None)
@@ -81,6 +104,7 @@ class AgentClient:
 
     async def forget(self, amphora_id: str) -> None:
         """Close the connections to an amphora that is gone."""
+        self._versions.pop(amphora_id, None)
         pool = self._pools.pop(amphora_id, None)
         if pool is not None:
             await pool.aclose()
@@ -126,6 +150,39 @@ class AgentClient:
         found = await self._call("GET", endpoint, amphora_id, "/", ApiVersions, seconds=seconds)
         return found.versions
 
+    async def negotiate(self, endpoint: str, amphora_id: str) -> str:
+        """The newest agent API version the amphora and this controller both speak."""
+        known = self._versions.get(amphora_id)
+        if known is not None:
+            return known
+        served = await self.versions(endpoint, amphora_id)
+        common = newest_common(served)
+        if common is None:
+            raise VersionUnsupported(
+                f"amphora {amphora_id} serves agent API {served}; this controller speaks "
+                f"{list(SUPPORTED_API_VERSIONS)}"
+            )
+        self._versions[amphora_id] = common
+        return common
+
+    async def settings(
+        self, endpoint: str, amphora_id: str, settings: AgentSettings | None = None
+    ) -> AgentSettings:
+        """The agent's heartbeat settings (API 1.1); with ``settings``, replace them first.
+
+        ``VersionUnsupported`` from an agent that serves only 1.0.
+        """
+        version = await self.negotiate(endpoint, amphora_id)
+        if not at_least(version, SETTINGS_API_VERSION):
+            raise VersionUnsupported(
+                f"amphora {amphora_id} speaks agent API {version}; its settings need "
+                f"{SETTINGS_API_VERSION} (rotate it onto a newer image)"
+            )
+        path = f"/{SETTINGS_API_VERSION}/settings"
+        if settings is None:
+            return await self._call("GET", endpoint, amphora_id, path, AgentSettings)
+        return await self._call("PUT", endpoint, amphora_id, path, AgentSettings, body=settings)
+
     async def info(self, endpoint: str, amphora_id: str) -> AgentInfo:
         return await self._call("GET", endpoint, amphora_id, f"/{API_VERSION}/info", AgentInfo)
 
@@ -170,10 +227,58 @@ class AgentClient:
             return await self._call("GET", endpoint, amphora_id, path, VrrpStatus)
         return await self._call("PUT", endpoint, amphora_id, path, VrrpStatus, body=config)
 
+    async def handover(
+        self, endpoint: str, amphora_id: str, request: VrrpHandover
+    ) -> VrrpHandoverResult:
+        """Drain the amphora and hand its VIP to the peer (API 1.2; ``VersionUnsupported``
+        from an older agent, which can only be stopped)."""
+        version = await self.negotiate(endpoint, amphora_id)
+        if not at_least(version, HANDOVER_API_VERSION):
+            raise VersionUnsupported(
+                f"amphora {amphora_id} speaks agent API {version}; a handover needs "
+                f"{HANDOVER_API_VERSION}"
+            )
+        path = f"/{HANDOVER_API_VERSION}/vrrp/handover"
+        # The agent may wait up to drain_seconds before it answers.
+        seconds = self._timeout + request.drain_seconds
+        return await self._call(
+            "PUT", endpoint, amphora_id, path, VrrpHandoverResult, body=request, seconds=seconds
+        )
+
     async def interface(self, endpoint: str, amphora_id: str, address: str) -> InterfaceInfo:
         """The amphora's interface that carries ``address``."""
         path = f"/{API_VERSION}/interface/{address}"
         return await self._call("GET", endpoint, amphora_id, path, InterfaceInfo)
+
+    async def diagnostics(
+        self, endpoint: str, amphora_id: str, *, seconds: float | None = None
+    ) -> RuntimeDiagnostics:
+        """haproxy's runtime view and the hash of the applied files on disk."""
+        path = f"/{API_VERSION}/diagnostics"
+        return await self._call(
+            "GET", endpoint, amphora_id, path, RuntimeDiagnostics, seconds=seconds
+        )
+
+    async def logs(
+        self,
+        endpoint: str,
+        amphora_id: str,
+        source: LogSource,
+        *,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        seconds: float | None = None,
+    ) -> LogPage:
+        """Up to ``limit`` lines of one log, ending at ``before`` (default: the end) or
+        starting at ``after`` (byte offsets the previous page gave)."""
+        query: dict[str, int] = {"limit": limit}
+        if before is not None:
+            query["before"] = before
+        if after is not None:
+            query["after"] = after
+        path = f"/{API_VERSION}/logs/{source.value}?{urlencode(query)}"
+        return await self._call("GET", endpoint, amphora_id, path, LogPage, seconds=seconds)
 
 
 class _Ack(BaseModel):
@@ -191,9 +296,11 @@ def _verification_failed(exc: BaseException) -> bool:
 
 
 def _error(amphora_id: str, response: httpx.Response) -> Exception:
+    code = None
     try:
         body = ErrorBody.model_validate_json(response.content)
         text = f"{body.message}" + (f"\n{body.details}" if body.details else "")
+        code = body.error
     except ValidationError:
         text = response.text[:2000]
     message = f"amphora {amphora_id}: HTTP {response.status_code}: {text}"
@@ -201,4 +308,6 @@ def _error(amphora_id: str, response: httpx.Response) -> Exception:
         return StaleGeneration(message)
     if response.status_code == 400:
         return ConfigInvalid(message)
+    if response.status_code == 500 and code == "reload_failed":
+        return ReloadRolledBack(message)
     return TransientError(message)

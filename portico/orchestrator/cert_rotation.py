@@ -23,7 +23,9 @@ from portico.domain.errors import PermanentError, TransientError
 from portico.drivers.agent_client import AgentClient
 from portico.drivers.certs.pki import CertificateAuthority
 from portico.services import amphora_records as records
+from portico.services import events
 from portico.services.amphora_records import AmphoraRecord
+from portico.services.events import EventKind
 from portico.settings import Settings
 from portico.wire.agent_api import CertificateUpdate
 
@@ -54,18 +56,37 @@ async def rotate_due_certificates(
 
     rotated: list[str] = []
     for amphora in await asyncio.to_thread(due):
+        expiring = f"agent certificate expires {amphora.cert_expiration:%Y-%m-%dT%H:%M:%SZ}"
         try:
-            await _rotate(db, ca, client, amphora)
+            expires = await _rotate(db, ca, client, amphora)
         except (TransientError, PermanentError) as exc:
             LOG.warning("%s certificate rotation failed: %s", amphora.id, exc)
+            await asyncio.to_thread(_expiring, db, amphora, f"{expiring}; rotation failed: {exc}")
             continue
+        await asyncio.to_thread(
+            _expiring, db, amphora, f"{expiring}; rotated, expires {expires:%Y-%m-%dT%H:%M:%SZ}"
+        )
         rotated.append(amphora.id)
     return rotated
 
 
+def _expiring(db: Database, amphora: AmphoraRecord, detail: str) -> None:
+    """The event of a certificate found within the threshold, with what came of rotating it
+    (one per amphora and pass: one that cannot be rotated raises it again next pass)."""
+    with db.writing() as session:
+        events.record(
+            session,
+            EventKind.CERTIFICATE_EXPIRING,
+            detail,
+            amphora_id=amphora.id,
+            load_balancer_id=amphora.load_balancer_id,
+        )
+
+
 async def _rotate(
     db: Database, ca: CertificateAuthority, client: AgentClient, amphora: AmphoraRecord
-) -> None:
+) -> dt.datetime:
+    """Issue and upload a new certificate; returns its expiry."""
     assert amphora.agent_endpoint is not None
     issued = await asyncio.to_thread(ca.issue, amphora.id, server=True)
     update = CertificateUpdate(
@@ -79,6 +100,7 @@ async def _rotate(
 
     await asyncio.to_thread(record)
     LOG.info("%s agent certificate rotated; expires %s", amphora.id, issued.not_after)
+    return issued.not_after
 
 
 async def run_rotation(settings: Settings, db: Database) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from portico.drivers.certs.pki import CertificateAuthority, ClientFiles, IssuedC
 from portico.drivers.compute.base import (
     AmphoraRequest,
     BootFiles,
+    BootRefused,
     ComputeDriver,
     HeartbeatSetup,
     Instance,
@@ -33,6 +34,7 @@ from portico.drivers.compute.registry import load_compute_driver
 from portico.services import amphora_records as records
 from portico.services import heartbeats
 from portico.services.amphora_records import AmphoraRecord
+from portico.services.placement import Placement
 from portico.settings import Settings
 from portico.wire.heartbeat import derive_key
 
@@ -51,6 +53,8 @@ class Fleet:
             settings.data_dir / "pki", validity_days=settings.amphora_cert_validity_days
         )
         self._compute: ComputeDriver | None = None
+        # Drivers other than the default, loaded when an AZ profile first names one.
+        self._others: dict[str, ComputeDriver] = {}
         self._heartbeat_secret: bytes | None = None
         self._client: AgentClient | None = None
         self._client_files: ClientFiles | None = None
@@ -61,6 +65,23 @@ class Fleet:
         if self._compute is None:
             self._compute = load_compute_driver(self.settings)
         return self._compute
+
+    def compute_for(self, name: str | None) -> ComputeDriver:
+        """The driver called ``name`` (an amphora's ``compute_driver``; None: the default)."""
+        default = self.compute
+        if name is None or name == default.name:
+            return default
+        if name not in self._others:
+            self._others[name] = load_compute_driver(self.settings, name)
+        return self._others[name]
+
+    def drivers(self, names: Iterable[str | None] = ()) -> list[ComputeDriver]:
+        """The default driver and those ``names`` name (loaded if need be), once each."""
+        found = {self.compute.name: self.compute}
+        for name in names:
+            driver = self.compute_for(name)
+            found.setdefault(driver.name, driver)
+        return list(found.values())
 
     @property
     def client(self) -> AgentClient:
@@ -75,15 +96,20 @@ class Fleet:
         return self._client
 
     # -- booting ---------------------------------------------------------------------------
-    async def create_row(self, lb_id: str | None) -> str:
-        """A BOOTING row for a new amphora (written before anything is booted)."""
+    async def create_row(
+        self, lb_id: str | None, *, image: str | None = None, placement: Placement | None = None
+    ) -> str:
+        """A BOOTING row for a new amphora of ``image`` (default: ``amphora_image``) on
+        ``placement`` (default: the default driver, no zone), written before anything boots."""
         amphora_id = str(uuid.uuid4())
+        where = placement or Placement(self.compute.name)
         await self.write(
             records.create,
             amphora_id=amphora_id,
             lb_id=lb_id,
-            compute_driver=self.compute.name,
-            image=self.settings.amphora_image,
+            compute_driver=self.compute_for(where.compute_driver).name,
+            compute_zone=where.compute_zone,
+            image=image or self.settings.amphora_image,
         )
         return amphora_id
 
@@ -95,8 +121,15 @@ class Fleet:
         vip: NetworkPlug | None = None,
         status: AmphoraStatus = AmphoraStatus.ALLOCATED,
     ) -> AmphoraRecord:
-        """Boot (or finish booting) the amphora until its agent answers; record what it runs."""
-        instance, expires = await self.create_instance(amphora_id, lb_id)
+        """Boot (or finish booting) the amphora until its agent answers; record what it runs.
+
+        The image, compute driver and zone are those its row names (the load balancer's
+        target when it was written).
+        """
+        row = await self.read(records.get, amphora_id)
+        if row is None:
+            raise TransientError(f"amphora {amphora_id} has no row")
+        instance, expires = await self.create_instance(row)
         await self.write(
             records.record_boot,
             amphora_id,
@@ -105,7 +138,7 @@ class Fleet:
             cert_expiration=expires,
         )
         if vip is not None:
-            await self.compute.plug_vip(instance.compute_id, vip)
+            await self.compute_for(row.compute_driver).plug_vip(instance.compute_id, vip)
         await self._wait_for_agent(instance.agent_endpoint, amphora_id)
         info = await self.client.info(instance.agent_endpoint, amphora_id)
         await self.write(
@@ -123,15 +156,16 @@ class Fleet:
         assert found is not None
         return found
 
-    async def create_instance(
-        self, amphora_id: str, lb_id: str | None
-    ) -> tuple[Instance, dt.datetime]:
-        """Ask the compute driver for the amphora (idempotent per id), with fresh boot files."""
+    async def create_instance(self, amphora: AmphoraRecord) -> tuple[Instance, dt.datetime]:
+        """Ask the amphora's compute driver for its instance (idempotent per id), in the
+        zone and of the image its row names, with fresh boot files."""
+        amphora_id = amphora.id
         issued = await asyncio.to_thread(self._issue, amphora_id)
         request = AmphoraRequest(
             amphora_id=amphora_id,
-            load_balancer_id=lb_id,
-            image=self.settings.amphora_image,
+            load_balancer_id=amphora.load_balancer_id,
+            availability_zone=amphora.compute_zone,
+            image=amphora.image_id,
             boot_files=BootFiles(
                 ca_pem=self._ca.ca_pem,
                 certificate_pem=issued.certificate_pem,
@@ -139,7 +173,8 @@ class Fleet:
             ),
             heartbeat=await self._heartbeat(amphora_id),
         )
-        return await self.compute.create(request), issued.not_after
+        compute = self.compute_for(amphora.compute_driver)
+        return await compute.create(request), issued.not_after
 
     async def _heartbeat(self, amphora_id: str) -> HeartbeatSetup:
         """Where the amphora sends heartbeats, signed with its own key derived from the secret."""
@@ -180,10 +215,13 @@ class Fleet:
         if compute_id is None and amphora.status == AmphoraStatus.BOOTING:
             # A boot cut short between ``create`` and recording its compute id: the instance
             # may run. ``create`` is idempotent per amphora id, so it names it, then it goes.
-            instance, _ = await self.create_instance(amphora.id, amphora.load_balancer_id)
-            compute_id = instance.compute_id
+            try:
+                instance, _ = await self.create_instance(amphora)
+                compute_id = instance.compute_id
+            except BootRefused:
+                pass  # refused before anything was made: nothing to delete
         if compute_id is not None:
-            await self.compute.delete(compute_id, graceful=graceful)
+            await self.compute_for(amphora.compute_driver).delete(compute_id, graceful=graceful)
         await self.write(records.mark, amphora.id, AmphoraStatus.DELETED)
 
     # -- database, off the event loop ------------------------------------------------------

@@ -61,7 +61,7 @@ async def join(
         records.allocate_leg, amphora.id, subnet_id=subnet_id, cidr=vip.subnet_cidr
     )
     plug = NetworkPlug(address=address, subnet_cidr=vip.subnet_cidr, network_id=vip.network_id)
-    await fleet.compute.plug_network(amphora.compute_id, plug)
+    await fleet.compute_for(amphora.compute_driver).plug_network(amphora.compute_id, plug)
     interface = amphora.vrrp_interface if amphora.vrrp_ip == address else None
     if interface is None:
         found = await fleet.client.interface(amphora.agent_endpoint, amphora.id, address)

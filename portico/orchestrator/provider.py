@@ -18,45 +18,42 @@ from typing import Any, cast
 
 from portico.db.engine import Database
 from portico.domain.constants import AmphoraRole, AmphoraStatus, Topology
-from portico.domain.errors import InvalidInput, PermanentError, TransientError
+from portico.domain.errors import PermanentError, TransientError
 from portico.domain.vrrp import PAIR as PAIR_ROLES
 from portico.domain.vrrp import assign_roles
-from portico.drivers.agent_client import StaleGeneration
+from portico.drivers.agent_client import ConfigInvalid, ReloadRolledBack, StaleGeneration
 from portico.drivers.compute.base import InstanceStatus, NetworkPlug
 from portico.drivers.providers.base import (
     ApplyResult,
-    InvalidMetadata,
     LoadBalancerSnapshot,
     ProviderContext,
 )
-from portico.orchestrator import member_networks, pair, statuses
+from portico.orchestrator import (
+    agent_settings,
+    catalogue,
+    member_networks,
+    pair,
+    rotation,
+    statuses,
+)
 from portico.orchestrator.capabilities import refused_feature
 from portico.orchestrator.fleet import Fleet
+from portico.orchestrator.handover import hand_over
+from portico.orchestrator.render_settings import render_options
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
-from portico.render.haproxy import RenderOptions, render_haproxy
+from portico.render.haproxy import render_haproxy
 from portico.render.peers import Peers
 from portico.render.runtime_plan import plan_runtime
 from portico.services import amphora_records as records
-from portico.services import events
+from portico.services import events, placement, upgrades
 from portico.services.amphora_records import AmphoraRecord
 from portico.services.events import EventKind
 from portico.wire.agent_api import ConfigPush, RuntimeChange, TlsFile
 
 LOG = logging.getLogger(__name__)
-FLAVOR_CAPABILITIES = {
-    "loadbalancer_topology": "The load balancer topology. One of: SINGLE - One amphora per "
-    "load balancer. ACTIVE_STANDBY - Two amphora per load balancer.",
-    "compute_flavor": "The compute driver flavor ID.",
-    "amp_image_tag": "The amphora image (agent version) to boot.",
-}
-AVAILABILITY_ZONE_CAPABILITIES = {
-    "compute_zone": "The compute availability zone to use for this loadbalancer.",
-}
-_NO_VRRP = (
-    "loadbalancer_topology ACTIVE_STANDBY needs a compute driver whose amphorae share a "
-    "network segment for VRRP (netns); compute driver {driver!r} cannot run it"
-)
+# How much of haproxy's output a reload_rolled_back event keeps (the agent sends up to 8000).
+ROLLBACK_DETAIL_CHARS = 2000
 # Amphorae on their way out of a load balancer, and whether to stop them gracefully.
 Leaving = list[tuple[AmphoraRecord, bool]]
 
@@ -72,36 +69,23 @@ class AmphoraProvider:
         # to plan runtime changes. Empty after a restart: the first pass pushes in full, and
         # the agent answers "unchanged" when the hash matches what it runs.
         self._pushed: dict[str, tuple[int, str]] = {}
-        self._options = RenderOptions(hard_stop_after_seconds=self.settings.haproxy_hard_stop_after)
+        self._options = render_options(self.settings)
 
     def unsupported(self, feature: str) -> bool:
         return refused_feature(feature) is not None
 
     # -- flavors and availability zones (as Octavia's amphora driver names them) ---------
     def flavor_capabilities(self) -> Mapping[str, str]:
-        return FLAVOR_CAPABILITIES
+        return catalogue.FLAVOR_CAPABILITIES
 
     def availability_zone_capabilities(self) -> Mapping[str, str]:
-        return AVAILABILITY_ZONE_CAPABILITIES
+        return catalogue.AVAILABILITY_ZONE_CAPABILITIES
 
     def validate_flavor(self, data: Mapping[str, Any]) -> None:
-        topology = data.get("loadbalancer_topology")
-        if topology is not None and topology not in (Topology.SINGLE, Topology.ACTIVE_STANDBY):
-            raise InvalidMetadata(
-                f"loadbalancer_topology {topology!r} is not one of SINGLE, ACTIVE_STANDBY"
-            )
-        if topology == Topology.ACTIVE_STANDBY and not self.fleet.compute.vrrp:
-            # The operator's deployment cannot run it: a clear 400, not "unsupported".
-            raise InvalidInput(_NO_VRRP.format(driver=self.fleet.compute.name))
-        for key in ("compute_flavor", "amp_image_tag"):
-            value = data.get(key)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise InvalidMetadata(f"{key} must be a non-empty string")
+        catalogue.validate_flavor(data, compute=self.fleet.compute)
 
     def validate_availability_zone(self, data: Mapping[str, Any]) -> None:
-        zone = data.get("compute_zone")
-        if zone is not None and (not isinstance(zone, str) or not zone):
-            raise InvalidMetadata("compute_zone must be a non-empty string")
+        catalogue.validate_availability_zone(data)
 
     # -- the provider contract --------------------------------------------------------------
     async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
@@ -110,6 +94,7 @@ class AmphoraProvider:
         (amphora,), leaving = await self._ensure_amphorae(snapshot, 1, vip=self._vip(snapshot))
         await self._converge_legs(snapshot, amphora)
         await self._push(snapshot, amphora)
+        await agent_settings.push_pending(self.fleet, amphora)
         stats = await self.fleet.client.stats(self._endpoint(amphora), amphora.id)
         await self._remove_leaving(snapshot, amphora, leaving)
         return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
@@ -124,8 +109,10 @@ class AmphoraProvider:
         vip, subnet_id = self._vip(snapshot), snapshot.spec.vip_subnet_id
         if vip is None or subnet_id is None:
             raise PermanentError("ACTIVE_STANDBY needs a VIP address on a subnet")
-        if not self.fleet.compute.vrrp:
-            raise PermanentError(_NO_VRRP.format(driver=self.fleet.compute.name))
+        target = await self._target(snapshot.id)
+        compute = self.fleet.compute_for(target.placement.compute_driver)
+        if not compute.vrrp:
+            raise PermanentError(catalogue.NO_VRRP.format(driver=compute.name))
         found, leaving = await self._ensure_amphorae(snapshot, 2, vip=None)
         survivors = [a for a in found if a.role in PAIR_ROLES]
         roles = assign_roles([(a.id, a.role) for a in found])
@@ -141,6 +128,8 @@ class AmphoraProvider:
         await asyncio.gather(
             *(self._push(snapshot, a, peers=pair.peers(a, joined, port)) for a in joined)
         )
+        for amphora in joined:
+            await agent_settings.push_pending(self.fleet, amphora)
         settings = self.settings
         configs = [
             pair.keepalived(
@@ -156,14 +145,21 @@ class AmphoraProvider:
             )
             for a in joined
         ]
-        if survivors:
-            # One of the pair stays: the leaving one goes first. A retired MASTER still holds
-            # the VIP; stopped, it hands it to the survivor within one advert, rather than
-            # leaving the reloaded priorities to decide which of the two keeps it.
-            await self._remove_leaving(snapshot, survivors[0], leaving)
-            leaving = []
         # Three adverts elect a MASTER; allow for slow machines and a check script's rise.
         settle = 10 * settings.vrrp_advert_interval + 2 * settings.vrrp_check_interval + 3
+        if survivors:
+            # One of the pair stays: the leaving one goes first. A retired MASTER still holds
+            # the VIP; drained and stopped, it hands it to the survivor within one advert
+            # (``handover``), rather than leaving the reloaded priorities to decide.
+            await hand_over(
+                self.fleet,
+                leaving,
+                survivor=survivors[0],
+                drain_seconds=settings.vrrp_drain_timeout,
+                settle_seconds=settle,
+            )
+            await self._remove_leaving(snapshot, survivors[0], leaving)
+            leaving = []
         # The MASTER's keepalived first, and the BACKUP's once one of the pair holds the VIP:
         # with ``nopreempt`` whoever comes up alone takes the VIP and keeps it, so the
         # priorities alone would not decide a pair started at the same time.
@@ -179,6 +175,9 @@ class AmphoraProvider:
             master = await pair.wait_for_master(self.fleet, joined, seconds=settle)
         stats = await self.fleet.client.stats(self._endpoint(master), master.id)
         await self._remove_leaving(snapshot, master, leaving)
+        if rotation.more_to_do(joined, target):
+            # The pair's other amphora is off target: one more pass replaces it.
+            await self.fleet.write(upgrades.request_pass, snapshot.id)
         return ApplyResult(operating_status=statuses.from_stats(snapshot.spec, stats.rows))
 
     async def _converge_legs(self, snapshot: LoadBalancerSnapshot, amphora: AmphoraRecord) -> None:
@@ -186,7 +185,7 @@ class AmphoraProvider:
             snapshot,
             amphora,
             settings=self.settings,
-            compute=self.fleet.compute,
+            compute=self.fleet.compute_for(amphora.compute_driver),
             allocate=self._allocate_leg,
             release=self._release_leg,
         )
@@ -197,19 +196,10 @@ class AmphoraProvider:
         """Render for what the amphora reports it runs, and apply: runtime ops when only
         servers changed since our last push to it, else a seamless reload."""
         fleet = self.fleet
-        target = RenderTarget.from_info(amphora.haproxy_version, amphora.capabilities)
-        try:
-            rendered = render_haproxy(snapshot.spec, target, self._options, peers=peers)
-        except RenderError as exc:
-            raise PermanentError(str(exc)) from exc
-        push = ConfigPush(
-            generation=snapshot.generation,
-            haproxy_cfg=rendered.text,
-            files=[TlsFile(name=name, content=content) for name, content in rendered.files],
-        )
+        push, target = self.desired_push(snapshot, amphora, peers=peers)
         endpoint = self._endpoint(amphora)
         previous = self._base(amphora)
-        ops = plan_runtime(previous, rendered.text, target) if previous else None
+        ops = plan_runtime(previous, push.haproxy_cfg, target) if previous else None
         try:
             if ops:
                 result = await fleet.client.runtime(
@@ -220,13 +210,43 @@ class AmphoraProvider:
         except StaleGeneration as exc:
             # Another controller applied a newer generation: read it again and converge.
             raise TransientError(str(exc)) from exc
-        self._pushed[amphora.id] = (result.generation, rendered.text)
+        except (ConfigInvalid, ReloadRolledBack) as exc:
+            # The amphora kept what it ran: say so, then let the reconciler retry or give up.
+            detail = f"generation {snapshot.generation} not applied, the previous one serves: "
+            await fleet.write(
+                events.record,
+                EventKind.RELOAD_ROLLED_BACK,
+                detail + str(exc)[:ROLLBACK_DETAIL_CHARS],
+                amphora_id=amphora.id,
+                load_balancer_id=snapshot.id,
+            )
+            raise
+        self._pushed[amphora.id] = (result.generation, push.haproxy_cfg)
         await fleet.write(
             records.record_applied,
             amphora.id,
             generation=result.generation,
             config_hash=result.config_hash,
         )
+
+    def desired_push(
+        self, snapshot: LoadBalancerSnapshot, amphora: AmphoraRecord, *, peers: Peers | None
+    ) -> tuple[ConfigPush, RenderTarget]:
+        """The configuration ``amphora`` should run, rendered for what it reports it runs.
+
+        Also how diagnostics learn the hash the controller expects on an amphora.
+        """
+        target = RenderTarget.from_info(amphora.haproxy_version, amphora.capabilities)
+        try:
+            rendered = render_haproxy(snapshot.spec, target, self._options, peers=peers)
+        except RenderError as exc:
+            raise PermanentError(str(exc)) from exc
+        push = ConfigPush(
+            generation=snapshot.generation,
+            haproxy_cfg=rendered.text,
+            files=[TlsFile(name=name, content=content) for name, content in rendered.files],
+        )
+        return push, target
 
     def _base(self, amphora: AmphoraRecord) -> str | None:
         """The configuration the amphora runs, if this controller knows it for sure.
@@ -261,15 +281,21 @@ class AmphoraProvider:
         """
         chosen: list[AmphoraRecord] = []
         leaving: Leaving = []
-        compute = self.fleet.compute
+        target = await self._target(snapshot.id)
         for amphora in await self.fleet.read(records.for_load_balancer, snapshot.id):
             if amphora.status == AmphoraStatus.ERROR:
                 leaving.append((amphora, False))
             elif amphora.status == AmphoraStatus.PENDING_DELETE or len(chosen) >= want:
                 leaving.append((amphora, True))
             elif amphora.status == AmphoraStatus.BOOTING or amphora.compute_id is None:
+                if rotation.off_target(amphora, target):
+                    # A boot of the image being left (or of one that failed to boot).
+                    leaving.append((amphora, False))
+                    continue
                 chosen.append(await self.fleet.boot(amphora.id, snapshot.id, vip=vip))
-            elif await compute.status(amphora.compute_id) in (
+            elif await self.fleet.compute_for(amphora.compute_driver).status(
+                amphora.compute_id
+            ) in (
                 InstanceStatus.RUNNING,
                 InstanceStatus.BUILDING,
             ):
@@ -277,30 +303,43 @@ class AmphoraProvider:
             else:
                 LOG.warning("%s amphora %s is gone: replacing it", snapshot.id, amphora.id)
                 leaving.append((amphora, False))
+        # Serving amphorae off target (image, driver, zone) leave like a retired one: only
+        # once their replacement serves (one of a pair per pass, see ``rotation``).
+        replace = set(rotation.to_replace(chosen, target=target, want=want))
+        leaving += [(a, True) for a in chosen if a.id in replace]
+        chosen = [a for a in chosen if a.id not in replace]
         while len(chosen) < want:
-            chosen.append(await self._replacement(snapshot, vip))
+            chosen.append(await self._replacement(snapshot, vip, target=target))
         return chosen, leaving
 
+    async def _target(self, lb_id: str) -> placement.Target:
+        default = self.fleet.compute.name
+        return await self.fleet.read(placement.target, lb_id, default_driver=default)
+
     async def _replacement(
-        self, snapshot: LoadBalancerSnapshot, vip: NetworkPlug | None
+        self, snapshot: LoadBalancerSnapshot, vip: NetworkPlug | None, *, target: placement.Target
     ) -> AmphoraRecord:
-        """A ready spare when the pool has one (``vip`` plugged), else a newly booted amphora."""
+        """A ready spare of the target's image (default ``amphora_image``) and placement when
+        the pool has one (``vip`` plugged), else a newly booted amphora of it."""
         fleet = self.fleet
+        image = target.image or self.settings.amphora_image
+        where = target.placement
         while True:
             spare = await fleet.write(
-                records.claim_spare, snapshot.id, image=self.settings.amphora_image
+                records.claim_spare, snapshot.id, image=image, placement=where
             )
             if spare is None:
                 break
             assert spare.compute_id is not None
-            if await fleet.compute.status(spare.compute_id) == InstanceStatus.RUNNING:
+            compute = fleet.compute_for(spare.compute_driver)
+            if await compute.status(spare.compute_id) == InstanceStatus.RUNNING:
                 if vip is not None:
-                    await fleet.compute.plug_vip(spare.compute_id, vip)
+                    await compute.plug_vip(spare.compute_id, vip)
                 LOG.info("%s takes spare amphora %s", snapshot.id, spare.id)
                 return spare
             LOG.warning("spare amphora %s is gone: removing it", spare.id)
             await self._remove(spare, graceful=False)
-        amphora_id = await fleet.create_row(snapshot.id)
+        amphora_id = await fleet.create_row(snapshot.id, image=image, placement=where)
         return await fleet.boot(amphora_id, snapshot.id, vip=vip)
 
     async def _remove_leaving(

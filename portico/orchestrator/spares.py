@@ -17,6 +17,7 @@ import logging
 from portico.db.base import utcnow
 from portico.domain.constants import AmphoraStatus
 from portico.drivers.compute.base import InstanceStatus
+from portico.orchestrator import agent_settings
 from portico.orchestrator.fleet import Fleet
 from portico.services import amphora_records as records
 from portico.services.amphora_records import AmphoraRecord
@@ -34,7 +35,9 @@ async def keep_pool(fleet: Fleet, size: int) -> list[str]:
             await fleet.remove(spare, graceful=spare.status != AmphoraStatus.ERROR)
         elif spare.status == AmphoraStatus.READY:
             assert spare.compute_id is not None
-            if await fleet.compute.status(spare.compute_id) == InstanceStatus.RUNNING:
+            compute = fleet.compute_for(spare.compute_driver)
+            if await compute.status(spare.compute_id) == InstanceStatus.RUNNING:
+                await agent_settings.push_pending(fleet, spare)  # PUT .../config on a spare
                 pool.append(spare)
             else:
                 LOG.warning("spare amphora %s is gone: removing it", spare.id)

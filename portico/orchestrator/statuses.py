@@ -51,7 +51,7 @@ def from_stats(spec: LoadBalancerSpec, rows: list[StatRow]) -> dict[str, str]:
             members.setdefault(row.proxy, {})[row.name] = word
     for proxy, found in members.items():
         if proxy in backends:
-            backends[proxy] = backends[proxy].model_copy(update={"members": found})
+            backends[proxy] = PoolReport(status=backends[proxy].status, members=found)
     result: dict[str, str] = dict(
         roll_up(topology(spec), listener_states=listener_states, backends=backends)
     )

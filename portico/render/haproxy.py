@@ -11,17 +11,26 @@ material, which travels with the configuration in ``RenderedConfig.files``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from portico.domain.desired import ListenerSpec, LoadBalancerSpec, PoolSpec
-from portico.render import sections
+from portico.render import log_lines, sections
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
+from portico.render.log_lines import LogOptions
 from portico.render.peers import SECTION, Peers
 from portico.render.templating import environment
 from portico.render.tls import TlsFiles
+from portico.wire.capabilities import Capability
 
-__all__ = ["RenderError", "RenderOptions", "RenderedConfig", "backend_name", "render_haproxy"]
+__all__ = [
+    "LogOptions",
+    "RenderError",
+    "RenderOptions",
+    "RenderedConfig",
+    "backend_name",
+    "render_haproxy",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,7 @@ class RenderOptions:
     # Per-listener defaults for timeouts Octavia does not expose.
     timeout_http_request_ms: int = 10_000
     timeout_http_keep_alive_ms: int = 10_000
+    logs: LogOptions = field(default_factory=LogOptions)
 
 
 @dataclass(frozen=True)
@@ -78,16 +88,26 @@ def _render(
     for listener in spec.listeners if spec.admin_state_up else ():
         pools = _pools_of(spec, listener)
         running = {pool.id for pool in pools}
-        frontends.append(sections.frontend(spec, listener, target, files, running))
+        frontend = sections.frontend(spec, listener, target, files, running)
+        http = sections.MODES.get(listener.protocol) == "http"
+        frontend.lines.extend(
+            log_lines.frontend_lines(
+                project_id=spec.project_id, lb_id=spec.id, http=http, options=options.logs
+            )
+        )
+        frontends.append(frontend)
         backends.extend(
             sections.backend(listener, pool, target, files, peers=section) for pool in pools
         )
+    rings = target.has(Capability.LOG_RINGS)
     text = (
         environment()
         .get_template("haproxy.cfg.j2")
         .render(
             lb_id=spec.id,
             options=options,
+            log_lines=log_lines.global_lines(options.logs, rings=rings),
+            rings=log_lines.ring_sections(options.logs, rings=rings),
             frontends=frontends,
             backends=backends,
             peers=peers,

@@ -20,7 +20,7 @@ from portico.domain.desired import (
     MemberSpec,
     PoolSpec,
 )
-from portico.render import l7, tls
+from portico.render import l7, limits, tls
 from portico.render.capabilities import RenderTarget
 from portico.render.errors import RenderError
 from portico.render.quoting import fetch, quote, quote_format
@@ -116,6 +116,7 @@ def frontend(
         add(f"maxconn {int(listener.connection_limit)}")
     add(f"timeout client {_ms(listener.timeout_client_data)}")
     section.lines.extend(_allowed_cidrs(listener))
+    section.lines.extend(limits.connection_lines(listener, http=mode == "http"))
     if mode == "tcp":
         if listener.timeout_tcp_inspect:
             add(f"tcp-request inspect-delay {_ms(listener.timeout_tcp_inspect)}")
@@ -123,6 +124,7 @@ def frontend(
         if target.has(Capability.IDLE_CLOSE_ON_RESPONSE):
             # A reload closes idle keep-alive connections only after a response.
             add("option idle-close-on-response")
+        section.lines.extend(limits.http_lines(listener))
         section.lines.extend(_insert_headers(listener))
         section.lines.extend(_hsts(listener))
     if listener.protocol == "PROMETHEUS":

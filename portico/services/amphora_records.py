@@ -11,13 +11,14 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from portico.db.base import utcnow
 from portico.db.models import Amphora, ListenerStatistics, LoadBalancer, Member
 from portico.domain.constants import AmphoraRole, AmphoraStatus
 from portico.domain.network import pick_address
+from portico.services.placement import Placement
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class AmphoraRecord:
     vrrp_interface: str | None = None
     vrrp_priority: int | None = None
     vrrp_id: int | None = None
+    # Heartbeat targets an operator asked to push to its agent (``PUT .../config``).
+    agent_config_pending: tuple[str, ...] | None = None
+    api_version: str | None = None
+    # Where it was booted: the compute driver's name and the compute zone (Octavia's
+    # ``cached_zone``; None: the driver's default), compared with its load balancer's
+    # placement to find amphorae a migrate moves (services/placement.py).
+    compute_driver: str | None = None
+    compute_zone: str | None = None
 
 
 def _record(row: Amphora) -> AmphoraRecord:
@@ -64,6 +73,12 @@ def _record(row: Amphora) -> AmphoraRecord:
         vrrp_interface=row.vrrp_interface,
         vrrp_priority=row.vrrp_priority,
         vrrp_id=row.vrrp_id,
+        agent_config_pending=(
+            None if row.agent_config_pending is None else tuple(row.agent_config_pending)
+        ),
+        api_version=row.api_version,
+        compute_driver=row.compute_driver,
+        compute_zone=row.cached_zone,
     )
 
 
@@ -90,8 +105,11 @@ def spares(session: Session) -> list[AmphoraRecord]:
     return [_record(row) for row in rows]
 
 
-def claim_spare(session: Session, lb_id: str, *, image: str | None) -> AmphoraRecord | None:
-    """Give the oldest ready spare of ``image`` to ``lb_id``; None when the pool is empty.
+def claim_spare(
+    session: Session, lb_id: str, *, image: str | None, placement: Placement
+) -> AmphoraRecord | None:
+    """Give the oldest ready spare of ``image`` booted where ``placement`` says to
+    ``lb_id``; None when the pool has none (spares boot on the default driver, no zone).
 
     ``SKIP LOCKED`` on PostgreSQL: two controllers claiming at once take different spares.
     """
@@ -101,6 +119,8 @@ def claim_spare(session: Session, lb_id: str, *, image: str | None) -> AmphoraRe
             Amphora.load_balancer_id.is_(None),
             Amphora.status == AmphoraStatus.READY,
             Amphora.image_id.is_(None) if image is None else Amphora.image_id == image,
+            Amphora.compute_driver == placement.compute_driver,
+            _zone_is(placement.compute_zone),
         )
         .order_by(Amphora.created_at, Amphora.id)
         .limit(1)
@@ -115,6 +135,10 @@ def claim_spare(session: Session, lb_id: str, *, image: str | None) -> AmphoraRe
     return _record(row)
 
 
+def _zone_is(zone: str | None) -> ColumnElement[bool]:
+    return Amphora.cached_zone.is_(None) if zone is None else Amphora.cached_zone == zone
+
+
 def get(session: Session, amphora_id: str) -> AmphoraRecord | None:
     row = session.get(Amphora, amphora_id)
     return _record(row) if row is not None else None
@@ -127,6 +151,7 @@ def create(
     lb_id: str | None,
     compute_driver: str,
     image: str | None,
+    compute_zone: str | None = None,
     role: AmphoraRole = AmphoraRole.STANDALONE,
 ) -> None:
     now = utcnow()
@@ -137,6 +162,7 @@ def create(
             status=AmphoraStatus.BOOTING,
             role=role,
             compute_driver=compute_driver,
+            cached_zone=compute_zone,
             image_id=image,
             capabilities=[],
             network_legs={},

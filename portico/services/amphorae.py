@@ -48,6 +48,14 @@ COLUMNS: dict[str, str] = {
         "updated_at",
         "image_id",
         "compute_flavor",
+        # portico extensions: what the agent reported it runs, and the last heartbeat
+        "api_version",
+        "agent_version",
+        "haproxy_version",
+        "openssl_version",
+        "keepalived_version",
+        "compute_driver",
+        "last_heartbeat_at",
     )
 } | {"loadbalancer_id": "load_balancer_id", "load_balancer_id": "load_balancer_id"}
 
@@ -140,3 +148,21 @@ def delete_amphora(session: Session, caller: Caller, amphora_id: str) -> str | N
         bump_generation(session, lb)
     amphora.status = AmphoraStatus.PENDING_DELETE
     return lb_id
+
+
+def load_balancer_state(session: Session, lb_id: str | None) -> dict[str, Any] | None:
+    """Where the amphora's load balancer stands: statuses, and generation against applied
+    (a difference means a change is waiting for the reconciler)."""
+    if lb_id is None:
+        return None
+    row = session.execute(
+        select(
+            LoadBalancer.id,
+            LoadBalancer.provisioning_status,
+            LoadBalancer.operating_status,
+            LoadBalancer.topology,
+            LoadBalancer.generation,
+            LoadBalancer.applied_generation,
+        ).where(LoadBalancer.id == lb_id)
+    ).first()
+    return None if row is None else dict(row._mapping)

@@ -50,6 +50,7 @@ def load_spec(
             LoadBalancer.vip_subnet_id,
             LoadBalancer.admin_state_up,
             LoadBalancer.topology,
+            LoadBalancer.project_id,
         ).where(LoadBalancer.id == lb_id)
     ).first()
     if lb is None:
@@ -64,6 +65,7 @@ def load_spec(
         vip_subnet_id=lb.vip_subnet_id,
         admin_state_up=lb.admin_state_up,
         topology=lb.topology,
+        project_id=lb.project_id,
         listeners=listeners,
         pools=pools,
         certificates=certificates,
@@ -106,6 +108,8 @@ LISTENER_FIELDS = (
     "timeout_member_data", "timeout_tcp_inspect", "client_authentication",
     "client_ca_tls_container_ref", "client_crl_container_ref", "tls_ciphers", "hsts_max_age",
     "hsts_include_subdomains", "hsts_preload",
+    "connection_rate_limit", "request_rate_limit", "max_request_header_size",
+    "max_request_body_size",
 )  # fmt: skip
 POLICY_FIELDS = (
     "id", "action", "position", "redirect_pool_id", "redirect_url", "redirect_prefix",

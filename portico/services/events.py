@@ -40,6 +40,15 @@ class EventKind(StrEnum):
     CIRCUIT_BREAKER_TRIPPED = "circuit_breaker_tripped"
     # The reconciler gave up on a load balancer (a permanent error, or retries exhausted).
     CONFIG_PUSH_FAILED = "config_push_failed"
+    # An amphora refused a configuration (haproxy -c) or failed to reload it: the previous
+    # configuration keeps serving.
+    RELOAD_ROLLED_BACK = "reload_rolled_back"
+    # Certificate rotation found an amphora's agent certificate close to its expiry.
+    CERTIFICATE_EXPIRING = "certificate_expiring"
+    # Housekeeping: an instance no amphora row knows was removed; an amphora whose instance
+    # is gone was failed over (or, a spare, removed).
+    ORPHAN_REAPED = "orphan_reaped"
+    AMPHORA_INSTANCE_GONE = "amphora_instance_gone"
 
 
 _SEVERITY = {
@@ -50,6 +59,10 @@ _SEVERITY = {
     EventKind.FAILOVER_RESUMED: logging.INFO,
     EventKind.CIRCUIT_BREAKER_TRIPPED: logging.CRITICAL,
     EventKind.CONFIG_PUSH_FAILED: logging.ERROR,
+    EventKind.RELOAD_ROLLED_BACK: logging.WARNING,
+    EventKind.CERTIFICATE_EXPIRING: logging.INFO,
+    EventKind.ORPHAN_REAPED: logging.WARNING,
+    EventKind.AMPHORA_INSTANCE_GONE: logging.WARNING,
 }
 KINDS = frozenset(kind.value for kind in EventKind)
 SEVERITIES = frozenset(logging.getLevelName(level) for level in _SEVERITY.values())

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portico.db.base import utcnow
+from portico.db.health_models import AmphoraHealth
 from portico.db.models import Amphora, LoadBalancer
 from portico.domain.constants import AmphoraStatus as AS
 from portico.domain.constants import OperatingStatus
@@ -62,9 +63,9 @@ def check_stale(
     )
     suspect_before = now - dt.timedelta(seconds=suspect_after(timeout, interval))
     silent = session.execute(
-        select(Amphora.id, Amphora.last_heartbeat_at).where(
-            Amphora.status.in_(WATCHED), Amphora.last_heartbeat_at < suspect_before
-        )
+        select(Amphora.id, AmphoraHealth.last_heartbeat_at)
+        .join(AmphoraHealth, AmphoraHealth.amphora_id == Amphora.id)
+        .where(Amphora.status.in_(WATCHED), AmphoraHealth.last_heartbeat_at < suspect_before)
     ).all()
     plan = plan_stale(
         (Silence(row[0], (now - row[1]).total_seconds()) for row in silent if row[1]),
@@ -117,9 +118,9 @@ def _resume(session: Session, cutoff: dt.datetime) -> list[str]:
     """FAILOVER_STOPPED amphorae heard from again go back to what they were."""
     ids = list(
         session.scalars(
-            select(Amphora.id).where(
-                Amphora.status == AS.FAILOVER_STOPPED, Amphora.last_heartbeat_at >= cutoff
-            )
+            select(Amphora.id)
+            .join(AmphoraHealth, AmphoraHealth.amphora_id == Amphora.id)
+            .where(Amphora.status == AS.FAILOVER_STOPPED, AmphoraHealth.last_heartbeat_at >= cutoff)
         )
     )
     for amphora_id in ids:
@@ -146,14 +147,27 @@ def _load_balancer_of(session: Session, amphora_id: str) -> str | None:
 
 
 def _set_if_silent(session: Session, amphora_id: str, status: AS, cutoff: dt.datetime) -> bool:
-    """Move a watched amphora that is still silent to ``status``; False if another won it."""
+    """Move a watched amphora that is still silent to ``status``; False if another won it.
+
+    The amphora's row is locked first, then its health row: the order a heartbeat batch takes
+    them in (on PostgreSQL; SQLite has one writer at a time). A batch writing a newer
+    heartbeat is waited for, and the health row is then read as that batch committed it.
+    """
+    watched = session.scalar(
+        select(Amphora.id)
+        .where(Amphora.id == amphora_id, Amphora.status.in_(WATCHED))
+        .with_for_update()
+    )
+    silent = watched is not None and session.scalar(
+        select(AmphoraHealth.amphora_id)
+        .where(AmphoraHealth.amphora_id == amphora_id, AmphoraHealth.last_heartbeat_at < cutoff)
+        .with_for_update()
+    )
+    if not silent:
+        return False
     result = session.execute(
         update(Amphora)
-        .where(
-            Amphora.id == amphora_id,
-            Amphora.status.in_(WATCHED),
-            Amphora.last_heartbeat_at < cutoff,
-        )
+        .where(Amphora.id == amphora_id, Amphora.status.in_(WATCHED))
         .values(status=status, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -191,6 +205,34 @@ def _failover_load_balancer(session: Session, amphora_id: str, lb: LoadBalancer)
         amphora_id=amphora_id,
         load_balancer_id=lb_id,
     )
+
+
+def fail_gone(session: Session, amphora_id: str, detail: str) -> bool:
+    """An ALLOCATED amphora whose instance is gone (housekeeping saw it): fail it over.
+
+    The same conditional mark as a stale amphora's, so when the health service saw it too
+    only one of them fails it over. Returns whether this call did.
+    """
+    lb_id = _load_balancer_of(session, amphora_id)
+    lb = _lock(session, lb_id)
+    result = session.execute(
+        update(Amphora)
+        .where(Amphora.id == amphora_id, Amphora.status == AS.ALLOCATED)
+        .values(status=AS.ERROR, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        return False
+    events.record(
+        session,
+        EventKind.AMPHORA_INSTANCE_GONE,
+        detail,
+        amphora_id=amphora_id,
+        load_balancer_id=lb_id,
+    )
+    if lb is not None:
+        _failover_load_balancer(session, amphora_id, lb)
+    return True
 
 
 def retire(session: Session, amphorae: Iterable[Amphora], reason: str) -> None:

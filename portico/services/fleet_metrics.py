@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from portico.db.models import Amphora, Event, LoadBalancer
 from portico.domain.constants import AmphoraStatus
 from portico.services.events import KINDS
+from portico.services.purge import purged_counts
 
 # Amphora statuses counted: DELETED rows are history (they stay for Octavia's amphora list
 # and grow without bound), not part of the fleet.
@@ -34,7 +35,8 @@ class FleetCounts:
 
 
 def fleet_counts(session: Session) -> FleetCounts:
-    """Three aggregate queries, whatever the fleet's size: amphorae, pending, events."""
+    """Four aggregate queries, whatever the fleet's size: amphorae, pending, events (kept and
+    purged)."""
     unassigned = Amphora.load_balancer_id.is_(None)
     amphorae = dict.fromkeys(LIVE_STATUSES, 0)
     spares = 0
@@ -55,6 +57,9 @@ def fleet_counts(session: Session) -> FleetCounts:
     events = dict.fromkeys(sorted(KINDS), 0)
     for kind, count in session.execute(select(Event.kind, func.count()).group_by(Event.kind)):
         events[kind] = count
+    # Events housekeeping purged still count: a counter must never go down.
+    for kind, count in purged_counts(session).items():
+        events[kind] = events.get(kind, 0) + count
     return FleetCounts(
         amphorae=amphorae,
         spares_ready=spares,

@@ -75,8 +75,12 @@ def apply(
     cache: Cache,
     verified: set[str],
     now: dt.datetime,
+    counters: bool = True,
 ) -> None:
-    """Write what ``reports`` change; ``verified`` are the amphorae ``verify`` vouched for."""
+    """Write what ``reports`` change; ``verified`` are the amphorae ``verify`` vouched for.
+
+    ``counters``: whether the listener counters the cache holds are written in this batch.
+    """
     reports = list(reports)
     entries = _entries(connection, reports, cache=cache, verified=verified)
     # Object id -> (table, status): with two amphorae (ACTIVE_STANDBY) the later word wins.
@@ -90,6 +94,7 @@ def apply(
         reports,
         cache=cache,
         listeners={amphora_id: entry.listeners for amphora_id, entry in entries.items()},
+        write=counters,
     )
     by_model: dict[Model, list[tuple[str, str]]] = defaultdict(list)
     for object_id, (model, status) in changes.items():

@@ -55,35 +55,60 @@ def record(
     *,
     cache: Cache,
     listeners: Mapping[str, frozenset[str]],
+    write: bool = True,
 ) -> None:
     """Count each report's listeners; ``listeners`` maps each amphora in service to its load
-    balancer's listeners (a frontend the database no longer has is not counted)."""
-    known: list[Report] = []
+    balancer's listeners (a frontend the database no longer has is not counted).
+
+    Rows the cache holds are counted in the cache, and all that it counted since the last
+    write is written when ``write``; rows it does not hold are read and written now.
+    """
     unknown: list[Report] = []
     for report in reports:
         entry, ours = cache.amphorae.get(report.amphora_id), listeners.get(report.amphora_id)
         if entry is None or ours is None:
             continue
-        counted = [i for i in report.heartbeat.listeners if i in ours]
-        (known if all(i in entry.stats for i in counted) else unknown).append(report)
-    updates: list[tuple[Any, ...]] = []
-    written: _Written = {}
-    for report in known:
-        entry = cache.amphorae[report.amphora_id]
-        for listener_id, raw in _raw(report, listeners[report.amphora_id]):
+        raw = _raw(report, ours)
+        if not all(listener_id in entry.stats for listener_id, _ in raw):
+            unknown.append(report)
+            continue
+        for listener_id, counted in raw:
             stored = entry.stats[listener_id]
             if stored.sequence < report.sequence:
-                kept = counters.accumulate(stored.kept, raw)
-                updates.append(_update_row(report, listener_id, stored.sequence, kept))
-                written[(report.amphora_id, listener_id)] = StoredCounters(kept, report.sequence)
-    if _UPDATE.execute(connection, updates) == len(updates):
-        _remember(cache, written)
-    else:
-        for report in known:
-            cache.amphorae[report.amphora_id].stats.clear()
-        unknown += known
+                kept = counters.accumulate(stored.kept, counted)
+                entry.stats[listener_id] = StoredCounters(kept, report.sequence)
+                entry.unwritten.setdefault(listener_id, stored.sequence)
+                cache.unwritten.add(report.amphora_id)
+    if write and cache.unwritten:
+        lost = _write_counted(connection, cache)
+        # Count this batch's reports again from the rows as stored.
+        unknown += [r for r in reports if r.amphora_id in lost and r not in unknown]
     if unknown:
         _record_read(connection, unknown, cache=cache, listeners=listeners)
+
+
+def _write_counted(connection: Connection, cache: Cache) -> set[str]:
+    """Write what the cache counted since its rows were last written (compare-and-set on the
+    sequence each row has). If a row was not as the cache had it (another health service
+    wrote it, the listener was deleted), which is unknown: all the amphorae written are
+    returned, their rows to be read again and counted from what is stored."""
+    updates: list[tuple[Any, ...]] = []
+    entries: dict[str, AmphoraEntry] = {}
+    for amphora_id in cache.unwritten:
+        entry = cache.amphorae.get(amphora_id)
+        if entry is None:
+            continue  # forgotten, its counts with it
+        entries[amphora_id] = entry
+        for listener_id, seen in entry.unwritten.items():
+            stored = entry.stats[listener_id]
+            updates.append(_update_row(amphora_id, listener_id, seen, stored))
+    cache.unwritten.clear()
+    lost = _UPDATE.execute(connection, updates) != len(updates)
+    for entry in entries.values():
+        entry.unwritten.clear()
+        if lost:
+            entry.stats.clear()
+    return set(entries) if lost else set()
 
 
 def _record_read(
@@ -108,6 +133,7 @@ def _record_read(
     for report in reports:
         entry = cache.amphorae[report.amphora_id]
         entry.stats.clear()
+        entry.unwritten.clear()  # counted from the rows as read instead
         for listener_id, raw in _raw(report, listeners[report.amphora_id]):
             row = stored.get((report.amphora_id, listener_id))
             if row is not None:
@@ -120,7 +146,10 @@ def _record_read(
                 key = {"amphora_id": report.amphora_id, "listener_id": listener_id}
                 inserts.append({**key, **_values(kept, report.sequence)})
             else:
-                updates.append(_update_row(report, listener_id, row.heartbeat_sequence, kept))
+                counted = StoredCounters(kept, report.sequence)
+                updates.append(
+                    _update_row(report.amphora_id, listener_id, row.heartbeat_sequence, counted)
+                )
     if inserts:
         connection.execute(insert(_T), inserts)
     if _UPDATE.execute(connection, updates) == len(updates):
@@ -155,11 +184,11 @@ def _raw(report: Report, ours: frozenset[str]) -> list[tuple[str, counters.Count
 
 
 def _update_row(
-    report: Report, listener_id: str, seen: int, kept: counters.Kept
+    amphora_id: str, listener_id: str, seen: int, counted: StoredCounters
 ) -> tuple[Any, ...]:
-    total, raw = kept.total, kept.raw
+    total, raw = counted.kept.total, counted.kept.raw
     return (
-        report.amphora_id,
+        amphora_id,
         listener_id,
         seen,
         total.bytes_in,
@@ -171,7 +200,7 @@ def _update_row(
         raw.bytes_out,
         raw.total_connections,
         raw.request_errors,
-        report.sequence,
+        counted.sequence,
     )
 
 

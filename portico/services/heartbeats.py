@@ -12,8 +12,9 @@ import datetime as dt
 import os
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from portico.db.base import utcnow
 from portico.db.engine import Database
@@ -50,9 +51,14 @@ def _create_once(path: Path, value: str) -> None:
         tmp.unlink()
 
 
-@dataclass(frozen=True)
-class HeartbeatRecord:
-    """The last accepted heartbeat of one amphora."""
+class HeartbeatRecord(msgspec.Struct, frozen=True, gc=False):
+    """The last accepted heartbeat of one amphora.
+
+    The receiver makes one for every heartbeat and keeps the latest of each amphora until the
+    next flush: a frozen dataclass costs several times more to build, and a tuple holding a
+    ``Heartbeat`` stays tracked by the garbage collector, so thousands of them a second would
+    bring on full collections of the whole process. Holding no reference cycle, it can be left
+    untracked (``gc=False``)."""
 
     amphora_id: str
     at: dt.datetime
@@ -63,26 +69,34 @@ class HeartbeatRecord:
 
 
 def record(
-    db: Database, heartbeats: Iterable[HeartbeatRecord], *, cache: Cache | None = None
+    db: Database,
+    heartbeats: Iterable[HeartbeatRecord],
+    *,
+    cache: Cache | None = None,
+    counters: bool | None = None,
 ) -> None:
     """Write a batch in one transaction; rows that do not exist (deleted amphorae) are skipped.
 
     Besides the amphora's liveness, the batch's operating statuses and listener statistics
     are written (``heartbeat_apply``). ``cache`` is what the previous batches left to reuse
-    (``heartbeat_cache``); without one, everything is read afresh.
+    (``heartbeat_cache``); without one, everything is read afresh. The listener counters
+    counted in the cache are written when ``counters`` is True, or when it is None and
+    the cache's interval has passed (an empty batch then writes them alone).
     """
     latest: dict[str, HeartbeatRecord] = {}
     for h in heartbeats:
         if h.amphora_id not in latest or latest[h.amphora_id].sequence < h.sequence:
             latest[h.amphora_id] = h
-    if not latest:
-        return
     cache = cache if cache is not None else Cache()
     with cache.lock:
-        _record(db, latest, cache)
+        write = counters if counters is not None else cache.counters_due()
+        if latest or (write and cache.unwritten):
+            _record(db, latest, cache, counters=write)
 
 
-def _record(db: Database, latest: dict[str, HeartbeatRecord], cache: Cache) -> None:
+def _record(
+    db: Database, latest: dict[str, HeartbeatRecord], cache: Cache, *, counters: bool
+) -> None:
     cache.sweep()
     now = utcnow()
     params = [(h.amphora_id, h.at, h.sequence, h.generation) for h in latest.values()]
@@ -94,8 +108,10 @@ def _record(db: Database, latest: dict[str, HeartbeatRecord], cache: Cache) -> N
     try:
         with db.writing() as session:
             connection = session.connection()
-            verified = heartbeat_cache.record_liveness(connection, cache, params, now=now)
-            heartbeat_apply.apply(connection, reports, cache=cache, verified=verified, now=now)
+            verified = heartbeat_cache.record_liveness(connection, cache, params)
+            heartbeat_apply.apply(
+                connection, reports, cache=cache, verified=verified, now=now, counters=counters
+            )
     except BaseException:
         cache.clear()  # it may hold what was rolled back
         raise

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portico.db.models import Listener, ListenerStatistics, LoadBalancer, Pool
+from portico.domain import limits, protocols
 from portico.domain import listeners as rules
-from portico.domain import protocols
 from portico.domain.constants import OperatingStatus as OS
 from portico.domain.constants import ProvisioningStatus as PS
 from portico.domain.errors import NotFound
@@ -51,6 +51,7 @@ COLUMNS = owned_columns(
     "hsts_max_age",
     "hsts_include_subdomains",
     "hsts_preload",
+    *limits.FIELDS,
     loadbalancer_id="load_balancer_id",
 )
 
@@ -72,6 +73,7 @@ STORED = (
     "hsts_max_age",
     "hsts_include_subdomains",
     "hsts_preload",
+    *limits.FIELDS,
 )
 LIST_FIELDS = ("sni_container_refs", "tls_versions", "alpn_protocols")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import uuid
 from collections.abc import Mapping
@@ -41,6 +42,8 @@ from portico.services.loadbalancer_listing import list_loadbalancer_summaries
 from portico.services.quotas import check_quota
 from portico.services.scope import get_visible
 from portico.settings import Settings, SubnetSetting
+
+LOG = logging.getLogger(__name__)
 
 LABEL = "Load Balancer"
 
@@ -249,6 +252,14 @@ def create_loadbalancer(
     pools = data.get("pools") or []
     if listeners or pools:
         graph.build(session, caller, settings, lb, listeners=listeners, pools=pools)
+    LOG.info(
+        "%s load balancer requested by project %s (provider %s, %d listeners, %d pools)",
+        lb.id,
+        project,
+        provider,
+        len(listeners),
+        len(pools),
+    )
     return Created(lb=lb, full_graph=bool(listeners or pools))
 
 
@@ -293,6 +304,7 @@ def delete_loadbalancer(
     graph.mark_deleted(lb)
     lb.provisioning_status = PS.PENDING_DELETE
     bump_generation(session, lb)
+    LOG.info("%s load balancer marked for deletion (cascade %s)", lb.id, cascade)
 
 
 def failover_loadbalancer(session: Session, caller: Caller, settings: Settings, lb_id: str) -> None:

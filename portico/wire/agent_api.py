@@ -1,21 +1,49 @@
-"""The amphora agent API, version 1.0: the bodies controller and agent exchange.
+"""The amphora agent API, versions 1.0, 1.1 and 1.2: the bodies controller and agent exchange.
 
 Both sides import these models, so a field added here is seen by both; a change that an
-older agent cannot understand needs a new API version (``/2.0/``) served beside this one.
-Unknown fields are ignored on read (``extra="ignore"``) so a newer agent may add fields
-without breaking an older controller.
+older agent cannot understand needs a new API version served beside the old ones (1.1 adds
+``/1.1/settings``, 1.2 ``/1.2/vrrp/handover``; every earlier route is served under each later
+version too). Unknown fields are ignored on read
+(``extra="ignore"``) so a newer agent may add fields without breaking an older controller.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from portico.wire.log_forwarding import LogForwarding
+
+# The version every route of 1.0 is called under: each later version still serves them.
 API_VERSION = "1.0"
+# 1.1: ``GET|PUT /1.1/settings`` (the agent's heartbeat settings, changed while it runs).
+SETTINGS_API_VERSION = "1.1"
+# 1.2: ``PUT /1.2/vrrp/handover`` (a MASTER hands the VIP over without failing a request).
+HANDOVER_API_VERSION = "1.2"
 # What an agent speaks, newest first; the controller picks the newest it knows too.
-SUPPORTED_API_VERSIONS: tuple[str, ...] = (API_VERSION,)
+SUPPORTED_API_VERSIONS: tuple[str, ...] = (HANDOVER_API_VERSION, SETTINGS_API_VERSION, API_VERSION)
+
+
+def newest_common(served: list[str]) -> str | None:
+    """The newest version both this code and an agent serving ``served`` speak."""
+    return next((v for v in SUPPORTED_API_VERSIONS if v in served), None)
+
+
+def at_least(version: str, wanted: str) -> bool:
+    """Whether ``version`` ("major.minor") has what ``wanted`` added (same major, not older).
+
+    Versions only add within a major version, so an agent speaking 1.2 has 1.1's routes.
+    """
+    major, minor = (int(part) for part in version.split("."))
+    wanted_major, wanted_minor = (int(part) for part in wanted.split("."))
+    return major == wanted_major and minor >= wanted_minor
+
+
+# "host:port" (a bracketed IPv6 address, a name or an IPv4 address, then the port).
+_TARGET = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]{1,253}):\d{1,5}$"
+HeartbeatTarget = Annotated[str, Field(pattern=_TARGET)]
 
 
 class _Body(BaseModel):
@@ -220,6 +248,34 @@ class VrrpStatus(_Body):
     restarts: int = 0
     # keepalived's refusal of the last configuration (``keepalived -t``), if it refused.
     last_error: str | None = None
+    # New connections to the VIPs are dropped: a handover (API 1.2) ran and keepalived has
+    # not been started since. Added within 1.0 (an older agent leaves it false).
+    syn_drop: bool = False
+
+
+class VrrpHandover(_Body):
+    """``PUT /1.2/vrrp/handover``: stop being the MASTER without failing a client's request.
+
+    The agent drops (does not reset) new TCP connections to the VIPs, so clients retransmit
+    their SYN (after 1 s) to whoever holds the VIP next; waits until the listeners' current
+    sessions reach zero, at most ``drain_seconds``; then stops keepalived (its priority 0
+    advert hands the VIP to the peer) and removes the VIPs. API 1.2.
+    """
+
+    drain_seconds: float = Field(default=5.0, ge=0, le=25)
+
+
+class VrrpHandoverResult(_Body):
+    """The answer to ``PUT /1.2/vrrp/handover``."""
+
+    # Whether this amphora held the VIPs when asked (a BACKUP has nothing to hand over).
+    held_vips: bool
+    # Whether the listeners' sessions reached zero before keepalived was stopped.
+    drained: bool
+    # Sessions still open when keepalived was stopped (reset once the VIP moves).
+    sessions_left: int = Field(ge=0)
+    seconds: float = Field(ge=0)
+    vrrp: VrrpStatus
 
 
 class InterfaceInfo(_Body):
@@ -239,6 +295,21 @@ class ErrorBody(_Body):
     error: str
     message: str
     details: str | None = None
+
+
+class AgentSettings(_Body):
+    """``GET|PUT /1.1/settings``: where the agent sends heartbeats, and how often.
+
+    Octavia's "Configure Amphora" pushes these: moving amphorae to another controller's
+    health services is a settings push, not a new amphora. The agent applies them at once
+    and keeps them in its config file, so a restarted agent keeps them too. API 1.1.
+    """
+
+    heartbeat_targets: list[HeartbeatTarget] = Field(max_length=16)
+    heartbeat_interval: float = Field(gt=0, le=3600)
+    # Log offloading (targets, TCP queue and retries, forward_all_logs), taken at once; None,
+    # as from a controller that does not send it: the agent keeps what it has.
+    log_forwarding: LogForwarding | None = None
 
 
 class CertificateUpdate(_Body):

@@ -26,3 +26,8 @@ class Capability(StrEnum):
     LUA = "lua"
     # keepalived is installed (needed for ACTIVE_STANDBY).
     VRRP = "vrrp"
+    # The agent takes haproxy's logs from rings forwarded over unix stream sockets
+    # (haproxy >= 2.2 forwards a ring to a ``server``): no line is lost while the agent is
+    # briefly busy, where a datagram socket's queue (net.unix.max_dgram_qlen, 10 by default)
+    # makes haproxy drop lines past ten waiting.
+    LOG_RINGS = "log_rings"

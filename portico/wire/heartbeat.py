@@ -28,9 +28,9 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 VERSION = 1
 _HEADER = struct.Struct("!B16sQBB")
@@ -39,14 +39,21 @@ DIGEST_SIZE = 32
 MAX_CHUNK_BODY = 1200
 MAX_CHUNKS = 255
 MAX_DATAGRAM = _HEADER.size + DIGEST_SIZE + MAX_CHUNK_BODY
+# Payloads up to this many bytes are compressed with fixed Huffman codes (``_compress``).
+FIXED_CODES_UP_TO = 2048
 # Decompressed JSON of one message; about 40,000 members.
 MAX_PAYLOAD = 4 * 1024 * 1024
+# The database's BIGINT: a larger counter or generation would fail the whole batch's write.
+MAX_INTEGER = 2**63 - 1
 
 RejectReason = Literal[
     "short", "oversized", "version", "unknown_amphora", "signature", "malformed", "replay"
 ]
 # What haproxy's ``show stat`` says of a server or backend, reduced to its state word.
 ServerStatus = Literal["UP", "DOWN", "DRAIN", "MAINT", "no check"]
+# And of a frontend.
+ListenerStatus = Literal["OPEN", "FULL", "STOP"]
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_INTEGER)]
 
 
 def server_status(raw: str) -> ServerStatus | None:
@@ -72,37 +79,42 @@ class HeartbeatRejected(ValueError):
         self.reason: RejectReason = reason
 
 
-class _Body(BaseModel):
-    # Unknown fields are ignored so a newer agent may report more to an older controller.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class ListenerReport(_Body):
+# msgspec rather than pydantic: the health service parses every heartbeat of every amphora,
+# and msgspec validates the same schema about four times faster here (types strictly: no
+# string or float taken for an integer; bounds; the state words). Its Structs hold no
+# reference cycles, so gc=False keeps the garbage collector from scanning thousands of
+# remembered heartbeats. Unknown fields are ignored, so a newer agent may report more to an
+# older controller. Constructors do not validate: what a receiver trusts is what it decoded.
+class ListenerReport(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """A listener (haproxy frontend) and its counters since haproxy's last start."""
 
-    status: Literal["OPEN", "FULL", "STOP"]
-    bytes_in: int = Field(default=0, ge=0)
-    bytes_out: int = Field(default=0, ge=0)
-    active_connections: int = Field(default=0, ge=0)
-    total_connections: int = Field(default=0, ge=0)
-    request_errors: int = Field(default=0, ge=0)
+    status: ListenerStatus
+    bytes_in: _Count = 0
+    bytes_out: _Count = 0
+    active_connections: _Count = 0
+    total_connections: _Count = 0
+    request_errors: _Count = 0
 
 
-class PoolReport(_Body):
+class PoolReport(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """A pool as one listener uses it (haproxy backend ``<pool id>:<listener id>``)."""
 
     status: ServerStatus
-    members: dict[str, ServerStatus] = Field(default_factory=dict)
+    members: dict[str, ServerStatus] = {}
 
 
-class Heartbeat(_Body):
+class Heartbeat(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One amphora's report: the generation it runs and what its haproxy sees."""
 
     amphora_id: str
-    generation: int = Field(ge=0)
-    listeners: dict[str, ListenerReport] = Field(default_factory=dict)
+    generation: _Count
+    listeners: dict[str, ListenerReport] = {}
     # Keyed by haproxy backend name.
-    pools: dict[str, PoolReport] = Field(default_factory=dict)
+    pools: dict[str, PoolReport] = {}
+
+
+_DECODER = msgspec.json.Decoder(Heartbeat)
+_ENCODER = msgspec.json.Encoder()
 
 
 def derive_key(secret: bytes, amphora_id: uuid.UUID) -> bytes:
@@ -110,10 +122,32 @@ def derive_key(secret: bytes, amphora_id: uuid.UUID) -> bytes:
     return hmac.new(secret, b"heartbeat" + amphora_id.bytes, hashlib.sha256).digest()
 
 
+class AmphoraKey:
+    """An amphora's id and signing key, the key's HMAC state computed once for all its
+    datagrams (copying it costs less than keying a new HMAC for each)."""
+
+    __slots__ = ("_mac", "amphora_id")
+
+    def __init__(self, amphora_id: uuid.UUID, key: bytes) -> None:
+        self.amphora_id = str(amphora_id)
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+
+    @classmethod
+    def derived(cls, secret: bytes, amphora_id: uuid.UUID) -> AmphoraKey:
+        return cls(amphora_id, derive_key(secret, amphora_id))
+
+    def sign(self, *parts: bytes | memoryview) -> bytes:
+        """HMAC-SHA256 of the parts joined."""
+        mac = self._mac.copy()
+        for part in parts:
+            mac.update(part)
+        return mac.digest()
+
+
 def encode(heartbeat: Heartbeat, *, key: bytes, sequence: int) -> list[bytes]:
     """The datagrams of one heartbeat (one, unless it needs chunks)."""
     amphora = uuid.UUID(heartbeat.amphora_id)
-    body = zlib.compress(heartbeat.model_dump_json(exclude_defaults=True).encode())
+    body = _compress(_ENCODER.encode(heartbeat))
     chunks = [body[i : i + MAX_CHUNK_BODY] for i in range(0, len(body), MAX_CHUNK_BODY)]
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(f"heartbeat of {len(body)} compressed bytes needs too many chunks")
@@ -125,42 +159,61 @@ def encode(heartbeat: Heartbeat, *, key: bytes, sequence: int) -> list[bytes]:
     return datagrams
 
 
-@dataclass(frozen=True)
-class Frame:
+def _compress(payload: bytes) -> bytes:
+    """zlib, with deflate's fixed Huffman codes for a payload up to ``FIXED_CODES_UP_TO``.
+
+    A usual heartbeat (a few hundred bytes) inflates in half the time with fixed codes
+    (measured: 2.0 against 4.1 µs; the receiver inflates every heartbeat of every amphora)
+    for about a third more bytes, still one datagram. Larger ones keep dynamic codes, which
+    keep their chunk count down. Any zlib stream inflates the same way, so receivers need no
+    change for either."""
+    strategy = zlib.Z_FIXED if len(payload) <= FIXED_CODES_UP_TO else zlib.Z_DEFAULT_STRATEGY
+    deflater = zlib.compressobj(
+        zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy
+    )
+    return deflater.compress(payload) + deflater.flush()
+
+
+class Frame(NamedTuple):
     """One authenticated datagram: a whole message, or one chunk of it."""
 
-    amphora_id: uuid.UUID
+    amphora: bytes  # the amphora id's 16 bytes
+    amphora_id: str  # and as text
     sequence: int
-    index: int
-    count: int
+    chunk: int  # its index
+    chunks: int  # how many make the message
     body: bytes
 
 
-def open_frame(datagram: bytes, key_for: Callable[[uuid.UUID], bytes | None]) -> Frame:
+# The amphora's key for its id's 16 bytes, or None for an amphora the receiver does not know.
+KeyFor = Callable[[bytes], AmphoraKey | None]
+_SIGNED_END = _HEADER.size
+_DIGEST_END = _HEADER.size + DIGEST_SIZE
+
+
+def open_frame(datagram: bytes, key_for: KeyFor) -> Frame:
     """Check a datagram's size, version and signature; nothing else is trusted before."""
-    if len(datagram) <= _HEADER.size + DIGEST_SIZE:
+    if len(datagram) <= _DIGEST_END:
         raise HeartbeatRejected("short")
     if len(datagram) > MAX_DATAGRAM:
         raise HeartbeatRejected("oversized")
     version, raw_id, sequence, index, count = _HEADER.unpack_from(datagram)
     if version != VERSION:
         raise HeartbeatRejected("version")
-    amphora_id = uuid.UUID(bytes=raw_id)
-    key = key_for(amphora_id)
+    key = key_for(raw_id)
     if key is None:
         raise HeartbeatRejected("unknown_amphora")
-    signed_end = _HEADER.size
-    body = datagram[signed_end + DIGEST_SIZE :]
-    expected = hmac.new(key, datagram[:signed_end] + body, hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, datagram[signed_end : signed_end + DIGEST_SIZE]):
+    view = memoryview(datagram)
+    expected = key.sign(view[:_SIGNED_END], view[_DIGEST_END:])
+    if not hmac.compare_digest(expected, view[_SIGNED_END:_DIGEST_END]):
         raise HeartbeatRejected("signature")
     if count == 0 or index >= count:
         raise HeartbeatRejected("malformed")
-    return Frame(amphora_id, sequence, index, count, body)
+    return Frame(raw_id, key.amphora_id, sequence, index, count, datagram[_DIGEST_END:])
 
 
-def decode_body(amphora_id: uuid.UUID, body: bytes) -> Heartbeat:
-    """Decompress (bounded) and parse an authenticated message body."""
+def decode_body(amphora_id: str, body: bytes) -> Heartbeat:
+    """Decompress (bounded) and parse an authenticated message body of ``amphora_id``."""
     inflater = zlib.decompressobj()
     try:
         raw = inflater.decompress(body, MAX_PAYLOAD)
@@ -171,10 +224,10 @@ def decode_body(amphora_id: uuid.UUID, body: bytes) -> Heartbeat:
     if not inflater.eof or inflater.unused_data:
         raise HeartbeatRejected("malformed")
     try:
-        heartbeat = Heartbeat.model_validate_json(raw)
-    except ValidationError as exc:
+        heartbeat = _DECODER.decode(raw)
+    except msgspec.DecodeError as exc:  # ValidationError included
         raise HeartbeatRejected("malformed") from exc
-    if heartbeat.amphora_id != str(amphora_id):
+    if heartbeat.amphora_id != amphora_id:
         # Signed by one amphora's key but speaking for another: not to be believed.
         raise HeartbeatRejected("malformed")
     return heartbeat
@@ -188,10 +241,10 @@ class Message:
     heartbeat: Heartbeat
 
 
-def decode(datagram: bytes, key_for: Callable[[uuid.UUID], bytes | None]) -> Message:
+def decode(datagram: bytes, key_for: KeyFor) -> Message:
     """A single-datagram heartbeat; chunks go through ``Reassembler`` instead."""
     frame = open_frame(datagram, key_for)
-    if frame.count != 1:
+    if frame.chunks != 1:
         raise HeartbeatRejected("malformed")
     return Message(frame.sequence, decode_body(frame.amphora_id, frame.body))
 
@@ -213,32 +266,32 @@ class Reassembler:
     def __init__(self, *, max_pending: int = 64, timeout: float = 5.0) -> None:
         self._max_pending = max_pending
         self._timeout = timeout
-        self._pending: dict[tuple[uuid.UUID, int], _Pending] = {}
+        self._pending: dict[tuple[bytes, int], _Pending] = {}
 
     def __len__(self) -> int:
         return len(self._pending)
 
     def add(self, frame: Frame, *, now: float) -> bytes | None:
         """The message's whole body once its last chunk arrives, else None."""
-        if frame.count == 1:
+        if frame.chunks == 1:
             return frame.body
         # Insertion order is arrival order: expired messages are at the front.
         for held, waiting in list(self._pending.items()):
             if now - waiting.started < self._timeout:
                 break
             del self._pending[held]
-        key = (frame.amphora_id, frame.sequence)
+        key = (frame.amphora, frame.sequence)
         found = self._pending.get(key)
         if found is None:
             while len(self._pending) >= self._max_pending:
                 del self._pending[next(iter(self._pending))]
-            pending = self._pending[key] = _Pending(frame.count, now)
+            pending = self._pending[key] = _Pending(frame.chunks, now)
         else:
             pending = found
-        if pending.count != frame.count:
+        if pending.count != frame.chunks:
             del self._pending[key]
             raise HeartbeatRejected("malformed")
-        pending.parts[frame.index] = frame.body
+        pending.parts[frame.chunk] = frame.body
         if len(pending.parts) < pending.count:
             return None
         del self._pending[key]

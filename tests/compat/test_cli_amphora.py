@@ -8,6 +8,7 @@ data directory in the test's temporary directory so its amphorae can be found an
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -82,3 +83,24 @@ def test_cli_builds_a_balancing_load_balancer_and_cascade_delete_leaves_no_proce
         assert amphora_pids(data_dir) == []
         root = data_dir / "amphorae"
         assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_cli_amphora_configure_pushes_the_agent_settings(
+    amphora_server: tuple[PorticoProcess, Path], tmp_path: Path
+) -> None:
+    """``openstack loadbalancer amphora configure --wait`` (Octavia's "Configure Amphora")."""
+    server, data_dir = amphora_server
+    home = tmp_path / "home"
+    home.mkdir()
+    osc = Osc(server.url, home)
+    lb = osc("create", "--name", unique("lb"), "--vip-subnet-id", "local", "--wait")
+    (amphora,) = osc("amphora", "list", "--loadbalancer", lb["id"])
+    agent_file = data_dir / "amphorae" / amphora["id"] / "agent.json"
+    before = json.loads(agent_file.read_text())["heartbeat_targets"]
+    # Mark the settings as changed on the amphora, so the push is seen to rewrite them.
+    settings = json.loads(agent_file.read_text()) | {"heartbeat_targets": ["127.0.0.1:9"]}
+    agent_file.write_text(json.dumps(settings))
+    osc("amphora", "configure", "--wait", amphora["id"], json=False)
+    assert osc("show", lb["id"])["provisioning_status"] == "ACTIVE"
+    assert json.loads(agent_file.read_text())["heartbeat_targets"] == before
+    osc("delete", "--cascade", "--wait", lb["id"], json=False)

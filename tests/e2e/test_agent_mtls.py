@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,31 +26,11 @@ from portico.drivers.agent_client import AgentClient
 from portico.drivers.certs.pki import CertificateAuthority
 from portico.services import amphora_records as records
 from portico.settings import Settings
-from tests.conftest import LOCAL_SUBNET, wait_for, wait_lb_status
+from tests.conftest import wait_for
 from tests.support.amphorae import reap_amphorae
 from tests.support.backends import backends
+from tests.support.dataplane import build_lb, http_listener
 from tests.support.tls import TestCA, pem_files
-
-
-def start_lb(client: TestClient, servers: list[Any]) -> dict[str, Any]:
-    body = {
-        "vip_subnet_id": LOCAL_SUBNET,
-        "listeners": [
-            {
-                "protocol": "HTTP",
-                "protocol_port": 8080,
-                "default_pool": {
-                    "name": "web",
-                    "protocol": "HTTP",
-                    "lb_algorithm": "ROUND_ROBIN",
-                    "members": [{"address": s.address, "protocol_port": s.port} for s in servers],
-                },
-            }
-        ],
-    }
-    created = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
-    assert created.status_code == 201, created.text
-    return wait_lb_status(client, created.json()["loadbalancer"]["id"], timeout=30)
 
 
 def the_amphora(client: TestClient, lb_id: str) -> records.AmphoraRecord:
@@ -109,7 +88,7 @@ def test_agent_refuses_clients_without_a_certificate_from_the_controller_ca(
     amphora_client: TestClient, tmp_path: Path
 ) -> None:
     with backends(1) as servers:
-        lb = start_lb(amphora_client, servers)
+        lb = build_lb(amphora_client, [http_listener(8080, servers)])
         amphora = the_amphora(amphora_client, lb["id"])
         endpoint = str(amphora.agent_endpoint)
         ca_pem = tmp_path / "pki" / "ca.pem"
@@ -128,7 +107,7 @@ def test_controller_refuses_an_agent_that_is_not_the_amphora_it_meant(
     amphora_client: TestClient, tmp_path: Path
 ) -> None:
     with backends(1) as servers:
-        lb = start_lb(amphora_client, servers)
+        lb = build_lb(amphora_client, [http_listener(8080, servers)])
         amphora = the_amphora(amphora_client, lb["id"])
         files = CertificateAuthority(tmp_path / "pki").controller_client()
 
@@ -168,7 +147,7 @@ class TrafficLoop:
                         self.failures.append(f"HTTP {response.status_code}")
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
-                time.sleep(0.005)
+                time.sleep(0.005)  # pacing a load bounded by max_requests and its deadline
 
     def __enter__(self) -> TrafficLoop:
         self._thread.start()
@@ -202,7 +181,7 @@ def test_agent_certificate_is_rotated_before_expiry_without_failed_requests(
     rotating_client: TestClient, tmp_path: Path
 ) -> None:
     with backends(2) as servers:
-        lb = start_lb(rotating_client, servers)
+        lb = build_lb(rotating_client, [http_listener(8080, servers)])
         amphora = the_amphora(rotating_client, lb["id"])
         endpoint = str(amphora.agent_endpoint)
         ca_pem = tmp_path / "pki" / "ca.pem"
@@ -224,3 +203,8 @@ def test_agent_certificate_is_rotated_before_expiry_without_failed_requests(
         assert now.cert_expiration > amphora.cert_expiration
         names = second.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert names.get_values_for_type(x509.DNSName) == [amphora.id]
+        # Every certificate found within the threshold is an event, with what came of it.
+        query = {"kind": "certificate_expiring", "amphora_id": amphora.id}
+        expiring = rotating_client.get("/v2/portico/events", params=query).json()["events"]
+        assert expiring and expiring[-1]["loadbalancer_id"] == lb["id"]
+        assert all("; rotated, expires " in event["detail"] for event in expiring)

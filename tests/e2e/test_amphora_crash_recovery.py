@@ -201,6 +201,7 @@ def _kill_points(round_: int, data_dir: Path) -> list[Callable[[], None]]:
         wait_for(lambda: len(list(root.iterdir())) >= 2, timeout=20, interval=0.002)
 
     def delay(low: float, high: float) -> Callable[[], None]:
+        # Not a wait for anything: the random moment of the crash is what the round tests.
         seconds = rng.uniform(low, high)
         return lambda: time.sleep(seconds)
 

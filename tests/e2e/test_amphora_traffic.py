@@ -7,35 +7,17 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import LOCAL_SUBNET, wait_for, wait_lb_status
+from tests.conftest import wait_for
 from tests.support.amphorae import amphora_pids, get_through
 from tests.support.backends import backends
+from tests.support.dataplane import build_lb, http_listener
 
 
 def test_round_robin_through_the_vip_then_delete_leaves_no_process(
     amphora_client: TestClient, tmp_path: Path
 ) -> None:
     with backends(2) as servers:
-        body = {
-            "vip_subnet_id": LOCAL_SUBNET,
-            "listeners": [
-                {
-                    "protocol": "HTTP",
-                    "protocol_port": 8080,
-                    "default_pool": {
-                        "name": "web",
-                        "protocol": "HTTP",
-                        "lb_algorithm": "ROUND_ROBIN",
-                        "members": [
-                            {"address": s.address, "protocol_port": s.port} for s in servers
-                        ],
-                    },
-                }
-            ],
-        }
-        created = amphora_client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
-        assert created.status_code == 201, created.text
-        lb = wait_lb_status(amphora_client, created.json()["loadbalancer"]["id"])
+        lb = build_lb(amphora_client, [http_listener(8080, servers)])
         assert lb["operating_status"] == "ONLINE"
         url = f"http://{lb['vip_address']}:8080/"
 

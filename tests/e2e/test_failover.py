@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,10 @@ from portico.services.heartbeats import load_secret
 from portico.settings import Settings
 from portico.wire.heartbeat import Heartbeat, derive_key, encode
 from tests.conftest import wait_for, wait_lb_status
-from tests.support.amphorae import amphora_processes, get_through, kill_amphora, reap_amphorae
-from tests.support.backends import Backend, backends
-from tests.support.dataplane import build_lb, http_pool
+from tests.e2e.conftest import AmphoraRig
+from tests.support.amphorae import amphora_processes, get_through, kill_amphora
+from tests.support.backends import Backend
+from tests.support.dataplane import build_lb, http_listener
 from tests.support.load import Load
 
 AMPS = "/v2/octavia/amphorae"
@@ -41,32 +42,14 @@ FAILOVER = {"heartbeat_timeout": 1.0, "failover_threshold": "10"}
 
 @pytest.fixture
 def failover_client(
-    client_factory: Callable[..., TestClient],
-    settings_factory: Callable[..., Settings],
-    tmp_path: Path,
-    request: pytest.FixtureRequest,
-) -> Iterator[tuple[TestClient, Settings]]:
-    overrides = getattr(request, "param", {})
-    settings = settings_factory(
-        default_provider_driver="amphora", compute_driver="local", **FAILOVER, **overrides
-    )
-    try:
-        yield client_factory(settings), settings
-    finally:
-        reap_amphorae(tmp_path)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Backend]]:
-    with backends(2) as found:
-        yield found
+    amphora_rig: AmphoraRig, request: pytest.FixtureRequest
+) -> tuple[TestClient, Settings]:
+    """Quick heartbeats and failover; a test may add settings through ``indirect``."""
+    return amphora_rig(**FAILOVER, **getattr(request, "param", {}))
 
 
 def _lb(client: TestClient, servers: list[Backend]) -> dict[str, Any]:
-    return build_lb(
-        client,
-        [{"protocol": "HTTP", "protocol_port": 8080, "default_pool": http_pool("web", servers)}],
-    )
+    return build_lb(client, [http_listener(8080, servers)])
 
 
 def _amphorae(client: TestClient, lb_id: str | None = None) -> list[dict[str, Any]]:

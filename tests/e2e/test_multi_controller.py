@@ -158,6 +158,8 @@ class SlowProvider:
 
     async def apply(self, snapshot: LoadBalancerSnapshot) -> ApplyResult:
         self.started.set()
+        # The slow boot is the behaviour under test: five leases (0.3 s) long, so the lease
+        # must be renewed several times while the pass runs.
         await asyncio.sleep(1.5)
         return ApplyResult()
 
@@ -191,7 +193,7 @@ def test_a_slow_pass_keeps_its_lease(
         while not passing.done():
             # Well past the 0.3 s lease: the live worker must still hold it.
             seen.append(await asyncio.to_thread(rival_claims))
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # a rival's claim every 0.1 s for as long as the pass runs
         await passing
         return seen
 

@@ -73,6 +73,26 @@ class Pair:
     def base(self, amphora_id: str) -> Path:
         return self.data_dir / "amphorae" / amphora_id
 
+    def explain(self, amphora_id: str) -> str:
+        """What a failed takeover left to read: who holds the VIP, where the user's
+        neighbour entry points, one verbose request, and the amphora's recent logs."""
+        request = subprocess.run(
+            ["ip", "netns", "exec", self.user.namespace, "curl", "-sv", "-m", "1", URL],
+            capture_output=True,
+            text=True,
+        )
+        base = self.base(amphora_id)
+        parts = [
+            f"holders: {self.holders()}",
+            f"user's neighbours:\n{ip('-n', self.user.namespace, 'neigh', 'show')}",
+            f"holder's links:\n{ip('-n', names.namespace(amphora_id), '-br', 'addr', 'show')}",
+            f"curl (exit {request.returncode}): {request.stderr[-1500:]}",
+        ]
+        for path in (base / "haproxy/log/keepalived.log", base / "agent.log"):
+            if path.exists():
+                parts.append(f"{path.name}:\n{path.read_text(errors='replace')[-4000:]}")
+        return "\n".join(parts)
+
     def rebuilt_without(self, gone: set[str]) -> dict[str, dict[str, Any]] | None:
         """The pair by role once the load balancer is ACTIVE on two amphorae, none of ``gone``."""
         found = self.by_role()
@@ -85,12 +105,17 @@ class Pair:
         return found["loadbalancer"]
 
 
-@pytest.fixture
-def pair(
+@contextlib.contextmanager
+def active_standby(
     client_factory: Callable[..., TestClient],
     settings_factory: Callable[..., Settings],
-    tmp_path: Path,
+    data_dir: Path,
+    *,
+    member_delay: float = 0.0,
+    **extra: Any,
 ) -> Iterator[Pair]:
+    """An ACTIVE_STANDBY load balancer serving one member (answering ``member_delay``
+    seconds after each request); ``extra`` settings on top."""
     require_netns()
     net = SubnetSetting(
         id=str(uuid.uuid4()), name="vrrp-net", network_id=str(uuid.uuid4()), cidr=CIDR
@@ -104,18 +129,20 @@ def pair(
         health_bind_host="0.0.0.0",  # the management bridge's address exists only later
         heartbeat_timeout=1.5,
         amphora_boot_timeout=30.0,
+        **extra,
     )
     before = leftovers()
+    client: TestClient | None = None
     try:
         client = client_factory(settings)
         with (
             peer(bridge_of(net.network_id), "10.216.0.101/24") as member,
             peer(bridge_of(net.network_id), "10.216.0.200/24") as user,
         ):
-            member.serve("m1", 8000)
+            member.serve("m1", 8000, delay=member_delay)
             lb_id = _create(client, net, member)
             wait_lb_status(client, lb_id, timeout=90)
-            yield Pair(client, net, lb_id, user, member, tmp_path)
+            yield Pair(client, net, lb_id, user, member, data_dir)
             deleted = client.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true")
             assert deleted.status_code == 204
             wait_for(
@@ -123,11 +150,25 @@ def pair(
                 timeout=30,
             )
     finally:
+        if client is not None:
+            # Stop the controller first: its spares loop would boot a new spare for each
+            # one deleted below, after the sweep.
+            client.__exit__(None, None, None)
         driver = NetnsCompute(settings)
         for amphora_id in asyncio.run(driver.instances()):
             asyncio.run(driver.delete(amphora_id, graceful=False))
-        reap_amphorae(tmp_path)
+        reap_amphorae(data_dir)
     assert leftovers() == before
+
+
+@pytest.fixture
+def pair(
+    client_factory: Callable[..., TestClient],
+    settings_factory: Callable[..., Settings],
+    tmp_path: Path,
+) -> Iterator[Pair]:
+    with active_standby(client_factory, settings_factory, tmp_path) as made:
+        yield made
 
 
 def _create(client: TestClient, net: SubnetSetting, member: Peer) -> str:
@@ -172,7 +213,7 @@ def _create(client: TestClient, net: SubnetSetting, member: Peer) -> str:
     return str(created.json()["loadbalancer"]["id"])
 
 
-def _kill_namespace(amphora_id: str) -> list[int]:
+def kill_namespace(amphora_id: str) -> list[int]:
     """kill -9 everything in the amphora's namespace (agent, haproxy, keepalived)."""
     namespace = names.namespace(amphora_id)
     pids = [int(p) for p in ip("netns", "pids", namespace).split()]
@@ -180,6 +221,38 @@ def _kill_namespace(amphora_id: str) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return pids
+
+
+def lose_master(pair: Pair, master: str, backup: str) -> None:
+    """The MASTER dies as a machine does (once both were heard); the BACKUP serves in seconds."""
+    db = pair.client.app.state.portico.db  # type: ignore[attr-defined]
+
+    def heard() -> bool:
+        with db.reading() as session:
+            rows = [session.get(Amphora, a) for a in (master, backup)]
+            return all(r is not None and r.last_heartbeat_at is not None for r in rows)
+
+    wait_for(heard, timeout=10)
+    assert kill_namespace(master)
+    vip_link = names.network_ifname(names.network_key(pair.net.network_id, CIDR))
+    ip("-n", names.namespace(master), "link", "set", vip_link, "down")
+    # The BACKUP takes the VIP after three missed adverts, long before any failover.
+    wait_for(lambda: pair.holds_vip(backup), timeout=2)
+    try:
+        wait_for(lambda: pair.user.get(URL, seconds=0.5) == "m1", timeout=3)
+    except AssertionError as exc:
+        raise AssertionError(
+            "the VIP's new holder does not serve:\n" + pair.explain(backup)
+        ) from exc
+
+
+def assert_takes_over(pair: Pair, holder: str, peer_id: str) -> None:
+    """``peer_id`` is the pair's other half: it takes the VIP when ``holder``'s haproxy dies."""
+    haproxy = read_pid(pair.base(holder) / "haproxy" / "run" / "haproxy.pid")
+    assert haproxy is not None
+    os.kill(haproxy, signal.SIGKILL)
+    wait_for(lambda: pair.holders() == [peer_id], timeout=3)
+    assert wait_for(lambda: pair.user.get(URL, seconds=0.5) == "m1", timeout=3)
 
 
 def test_the_vip_lives_on_the_master_only(pair: Pair) -> None:
@@ -218,20 +291,8 @@ def test_the_master_dying_leaves_the_backup_serving_and_is_rebuilt_as_backup(
 ) -> None:
     roles = pair.by_role()
     master, backup = roles["MASTER"]["id"], roles["BACKUP"]["id"]
+    lose_master(pair, master, backup)
     db = pair.client.app.state.portico.db  # type: ignore[attr-defined]
-
-    def heard() -> bool:
-        with db.reading() as session:
-            rows = [session.get(Amphora, a) for a in (master, backup)]
-            return all(r is not None and r.last_heartbeat_at is not None for r in rows)
-
-    wait_for(heard, timeout=10)
-    assert _kill_namespace(master)
-    vip_link = names.network_ifname(names.network_key(pair.net.network_id, CIDR))
-    ip("-n", names.namespace(master), "link", "set", vip_link, "down")
-    # The BACKUP takes the VIP after three missed adverts, long before any failover.
-    wait_for(lambda: pair.holds_vip(backup), timeout=2)
-    assert wait_for(lambda: pair.user.get(URL, seconds=0.5) == "m1", timeout=3)
 
     roles = wait_for(lambda: pair.rebuilt_without({master}), timeout=60)
     assert roles["MASTER"]["id"] == backup  # the survivor
@@ -250,11 +311,7 @@ def test_the_master_dying_leaves_the_backup_serving_and_is_rebuilt_as_backup(
     assert pair.user.get(URL) == "m1"
     assert names.namespace(master) not in ip("netns", "list")
     # The new BACKUP really is one: take the VIP away from the survivor and it answers.
-    survivor_haproxy = read_pid(pair.base(backup) / "haproxy" / "run" / "haproxy.pid")
-    assert survivor_haproxy is not None
-    os.kill(survivor_haproxy, signal.SIGKILL)
-    wait_for(lambda: pair.holders() == [new], timeout=3)
-    assert wait_for(lambda: pair.user.get(URL, seconds=0.5) == "m1", timeout=3)
+    assert_takes_over(pair, backup, new)
 
 
 def test_an_operator_failover_of_the_master_hands_the_vip_to_the_backup(pair: Pair) -> None:

@@ -42,9 +42,10 @@ def _config(port: int, servers: list[Backend], extra: str = "") -> str:
 def test_discovery_lists_versions_and_info_reports_software_and_capabilities(
     agent: AgentHandle,
 ) -> None:
-    assert agent.run(agent.client.versions(agent.endpoint, agent.amphora_id)) == ["1.0"]
+    served = agent.run(agent.client.versions(agent.endpoint, agent.amphora_id))
+    assert served == ["1.2", "1.1", "1.0"]
     info = agent.run(agent.client.info(agent.endpoint, agent.amphora_id))
-    assert info.api_version == "1.0"
+    assert info.api_version == "1.2"
     assert info.amphora_id == agent.amphora_id
     assert info.haproxy_version and info.haproxy_version.startswith("2.")
     assert info.openssl_version

@@ -90,6 +90,8 @@ def _watch(a: Amphora, b: Amphora, *, since: float, until: float) -> Watch:
             both_since = None
         if watch.held == (False, True) and watch.peer_alone_after is None:
             watch.peer_alone_after = now - since
+        # The sampling period, not a wait: what is measured is who held the VIP over the
+        # whole stretch up to ``until``, so the loop runs to it whatever it sees.
         time.sleep(0.002)
     return watch
 

@@ -385,8 +385,8 @@ def test_cli_amphora_failover_and_delete(
                     id=amphora_id,
                     load_balancer_id=lb["id"],
                     status=status,
+                    # No health row: never heard, so the server's health service waits.
                     compute_id=str(uuid.uuid4()),
-                    last_heartbeat_at=None,  # never heard: the server's health service waits
                 )
             )
 

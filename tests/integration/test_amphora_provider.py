@@ -30,9 +30,10 @@ from portico.orchestrator.provider import AmphoraProvider
 from portico.services import amphora_records as records
 from portico.services import reconcile
 from portico.settings import Settings
-from tests.conftest import LOCAL_SUBNET, wait_for
+from tests.conftest import wait_for
 from tests.support.amphorae import amphora_pids, get_through, reap_amphorae
 from tests.support.backends import Backend, backends
+from tests.support.dataplane import create_graph, http_listener
 
 
 @pytest.fixture
@@ -48,27 +49,6 @@ def api(client_factory: object, amphora_settings: Settings, tmp_path: Path) -> I
 def servers() -> Iterator[list[Backend]]:
     with backends(1) as started:
         yield started
-
-
-def _create(api: TestClient, server: Backend, port: int) -> str:
-    body = {
-        "vip_subnet_id": LOCAL_SUBNET,
-        "listeners": [
-            {
-                "protocol": "HTTP",
-                "protocol_port": port,
-                "default_pool": {
-                    "name": "web",
-                    "protocol": "HTTP",
-                    "lb_algorithm": "ROUND_ROBIN",
-                    "members": [{"address": server.address, "protocol_port": server.port}],
-                },
-            }
-        ],
-    }
-    created = api.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
-    assert created.status_code == 201, created.text
-    return str(created.json()["loadbalancer"]["id"])
 
 
 def _db(api: TestClient) -> Database:
@@ -111,7 +91,7 @@ def test_a_restarted_controller_adopts_the_running_amphora(
     api: TestClient, amphora_settings: Settings, servers: list[Backend], tmp_path: Path
 ) -> None:
     db = _db(api)
-    lb_id = _create(api, servers[0], 8081)
+    lb_id = create_graph(api, [http_listener(8081, servers)])
     asyncio.run(_apply(_controller(amphora_settings, db), _snapshot(db, lb_id)))
     [first] = _live(db, lb_id)
     pids = sorted(amphora_pids(tmp_path))
@@ -130,7 +110,7 @@ def test_a_booting_row_whose_agent_runs_is_finished_not_duplicated(
 ) -> None:
     """The controller died between starting the agent and recording it."""
     db = _db(api)
-    lb_id = _create(api, servers[0], 8082)
+    lb_id = create_graph(api, [http_listener(8082, servers)])
     dead = _controller(amphora_settings, db)
 
     async def half_boot() -> str:
@@ -139,7 +119,10 @@ def test_a_booting_row_whose_agent_runs_is_finished_not_duplicated(
             records.create(
                 session, amphora_id=amphora_id, lb_id=lb_id, compute_driver="local", image=None
             )
-        await dead.fleet.create_instance(amphora_id, lb_id)
+        with db.reading() as session:
+            row = records.get(session, amphora_id)
+        assert row is not None
+        await dead.fleet.create_instance(row)
         return amphora_id
 
     amphora_id = asyncio.run(half_boot())
@@ -157,7 +140,7 @@ def test_delete_removes_an_amphora_whose_boot_was_never_recorded(
     api: TestClient, amphora_settings: Settings, servers: list[Backend], tmp_path: Path
 ) -> None:
     db = _db(api)
-    lb_id = _create(api, servers[0], 8083)
+    lb_id = create_graph(api, [http_listener(8083, servers)])
     dead = _controller(amphora_settings, db)
 
     half = str(uuid.uuid4())  # amphora ids are UUIDs: heartbeat keys derive from them
@@ -167,7 +150,10 @@ def test_delete_removes_an_amphora_whose_boot_was_never_recorded(
             records.create(
                 session, amphora_id=half, lb_id=lb_id, compute_driver="local", image=None
             )
-        await dead.fleet.create_instance(half, lb_id)
+        with db.reading() as session:
+            row = records.get(session, half)
+        assert row is not None
+        await dead.fleet.create_instance(row)
 
     asyncio.run(half_boot())
     assert amphora_pids(tmp_path)
@@ -189,7 +175,7 @@ def test_an_amphora_whose_agent_died_is_replaced_and_its_haproxy_stopped(
     api: TestClient, amphora_settings: Settings, servers: list[Backend], tmp_path: Path
 ) -> None:
     db = _db(api)
-    lb_id = _create(api, servers[0], 8084)
+    lb_id = create_graph(api, [http_listener(8084, servers)])
     asyncio.run(_apply(_controller(amphora_settings, db), _snapshot(db, lb_id)))
     [first] = _live(db, lb_id)
     agent_pid = int((tmp_path / "amphorae" / first.id / "agent.pid").read_text())
@@ -213,7 +199,7 @@ def test_delete_does_not_wait_on_the_controllers_kept_alive_connections(
     stop until the compute driver's SIGKILL, 10 s later, for every deleted load balancer.
     """
     db = _db(api)
-    lb_id = _create(api, servers[0], 8085)
+    lb_id = create_graph(api, [http_listener(8085, servers)])
     assert api.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true").status_code == 204
 
     async def create_then_delete() -> float:

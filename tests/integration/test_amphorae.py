@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from portico.api.schemas.amphorae import EXTENSION_FIELDS
 from portico.db.engine import Database
 from portico.db.models import Amphora, ListenerStatistics
 from portico.settings import Settings
@@ -82,7 +83,8 @@ def test_show_returns_every_octavia_field(client: TestClient) -> None:
     response = client.get(f"{AMPS}/{amp_id}", headers=ADMIN)
     assert response.status_code == 200
     amp = response.json()["amphora"]
-    assert set(amp) == FIELDS
+    assert set(amp) == FIELDS | set(EXTENSION_FIELDS)
+    assert list(amp)[: len(FIELDS)] == [k for k in amp if k in FIELDS]  # Octavia's first
     assert amp["id"] == amp_id and amp["loadbalancer_id"] == lb_id
     assert amp["cert_expiration"] == "2030-01-02T03:04:05"
     assert (amp["role"], amp["status"], amp["vrrp_priority"]) == ("STANDALONE", "ALLOCATED", 100)

@@ -4,45 +4,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-import uvicorn
 from typer.testing import CliRunner
 
 from portico import bootstrap
 from portico.cli.main import app
 from portico.db.models import Event
 from portico.settings import Settings
-from tests.conftest import wait_for
+from tests.support.api_server import serving
 from tests.support.processes import free_port
 
 T0 = dt.datetime(2030, 1, 2, 3, 4, 5)
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The API (no reconciler) in a thread; its base URL until the block ends."""
-    bootstrap.upgrade_database(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            bootstrap.build_app(settings, with_reconciler=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _record(settings: Settings) -> None:
@@ -71,7 +45,7 @@ def test_admin_events_prints_newest_first_by_kind_and_limit(
     settings_factory: Callable[..., Settings],
 ) -> None:
     settings = settings_factory()
-    with serving(settings) as url:
+    with serving(settings, with_reconciler=False) as url:
         _record(settings)
         runner = CliRunner()
         every = runner.invoke(app, ["admin", "events", "--endpoint", url])
@@ -94,7 +68,7 @@ def test_admin_events_shows_the_api_refusal_for_a_non_admin(
     settings_factory: Callable[..., Settings],
 ) -> None:
     settings = settings_factory(noauth_default_roles=["member"])
-    with serving(settings) as url:
+    with serving(settings, with_reconciler=False) as url:
         result = CliRunner().invoke(app, ["admin", "events", "--endpoint", url])
     assert result.exit_code == 1
     assert result.output.startswith("403: ")

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from portico.db import migrate
 from portico.db.base import utcnow
 from portico.db.engine import Database, make_engine
+from portico.db.health_models import AmphoraHealth
 from portico.db.models import Amphora, Listener, ListenerStatistics, LoadBalancer, Member, Pool
 from portico.services import heartbeat_cache, heartbeats
 from portico.wire.heartbeat import Heartbeat, ListenerReport, PoolReport, ServerStatus
@@ -243,7 +244,7 @@ def test_an_amphora_being_deleted_changes_nothing_with_a_warm_cache(site: Site) 
     site.beat(cache, {site.members[0]: "DOWN"}, connections=40)
     assert site.statuses()["m0"] == "ONLINE"
     assert site.connections() == 4
-    assert site.value(Amphora.heartbeat_sequence) == site.sequence  # liveness still recorded
+    assert site.value(AmphoraHealth.sequence) == site.sequence  # liveness still recorded
 
 
 def test_a_heartbeat_older_than_the_applied_generation_changes_no_status(site: Site) -> None:
@@ -303,3 +304,51 @@ def test_a_load_balancer_with_two_amphorae_is_trusted_only_when_both_check(site:
     ]
     heartbeats.record(site.db, records, cache=cache)
     assert site.statuses()["m0"] == "ERROR"
+
+
+def test_counters_written_every_interval_count_every_heartbeat_in_between(site: Site) -> None:
+    now = [0.0]
+    cache = heartbeat_cache.Cache(counters_every=5.0, clock=lambda: now[0])
+    site.beat(cache, connections=10)
+    assert site.connections() == 10  # a row the cache does not hold is written at once
+
+    # Until the interval passes, counters are counted in the cache, a reset included.
+    for at, connections in ((1.0, 20), (2.0, 5), (3.0, 8)):
+        now[0] = at
+        site.beat(cache, connections=connections)
+        assert site.connections() == 10
+    now[0] = 5.0
+    site.beat(cache, connections=9)
+    # 10, +10, a restarted haproxy's 5, +3, +1: as if every heartbeat had been written.
+    assert site.connections() == 29
+
+    # Counted, then no heartbeat: an empty batch writes them once the interval passes.
+    now[0] = 6.0
+    site.beat(cache, connections=12)
+    heartbeats.record(site.db, [], cache=cache)
+    assert site.connections() == 29
+    now[0] = 10.0
+    heartbeats.record(site.db, [], cache=cache)
+    assert site.connections() == 32
+
+
+def test_counters_held_back_lose_to_another_health_services_write_and_recount(
+    site: Site,
+) -> None:
+    now = [0.0]
+    ours = heartbeat_cache.Cache(counters_every=5.0, clock=lambda: now[0])
+    theirs = heartbeat_cache.Cache()
+    site.beat(ours, connections=10)
+    now[0] = 1.0
+    site.beat(ours, connections=20)  # counted, not yet written
+    site.beat(theirs, connections=30)  # written by the other health service
+    assert site.connections() == 30
+    now[0] = 5.0
+    # Our write finds the row moved on: counted again from it in the same batch, not twice.
+    site.beat(ours, connections=40)
+    assert site.connections() == 40
+    now[0] = 6.0
+    site.beat(ours, connections=41)
+    now[0] = 11.0
+    site.beat(ours, connections=42)
+    assert site.connections() == 42

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
+from portico.db.health_models import AmphoraHealth
 from portico.db.models import Amphora, LoadBalancer
 from portico.health.receiver import HeartbeatReceiver
 from portico.services.heartbeats import load_secret
@@ -25,10 +26,12 @@ def _rows(settings: Settings, lb_id: str) -> tuple[Any, int]:
             amphora = conn.execute(
                 select(
                     Amphora.id,
-                    Amphora.last_heartbeat_at,
-                    Amphora.heartbeat_sequence,
-                    Amphora.heartbeat_generation,
-                ).where(Amphora.load_balancer_id == lb_id)
+                    AmphoraHealth.last_heartbeat_at,
+                    AmphoraHealth.sequence.label("heartbeat_sequence"),
+                    AmphoraHealth.generation.label("heartbeat_generation"),
+                )
+                .outerjoin(AmphoraHealth, AmphoraHealth.amphora_id == Amphora.id)
+                .where(Amphora.load_balancer_id == lb_id)
             ).one()
             generation = conn.execute(
                 select(LoadBalancer.generation).where(LoadBalancer.id == lb_id)
@@ -98,9 +101,9 @@ def test_forged_replayed_and_garbage_datagrams_are_counted_and_change_nothing(
         return receiver.rejected[reason] - before.get(reason, 0) >= n
 
     wait_for(lambda: counted("signature", 2) and counted("replay", 2) and counted("version", 1))
-    assert receiver.latest[stranger].sequence == 5
+    assert receiver.latest[stranger.bytes].sequence == 5
     # The real amphora's record still comes from the agent alone.
-    assert receiver.latest[amphora_id].generation != 999
+    assert receiver.latest[amphora_id.bytes].generation != 999
     row, generation = _rows(amphora_settings, lb_id)
     assert row.heartbeat_generation == generation
     assert row.heartbeat_sequence < future

@@ -205,3 +205,25 @@ def test_version_discovery_needs_no_token(api: TestClient) -> None:
     response = api.get("/")
     assert response.status_code == 200
     assert response.json()["versions"]
+
+
+def test_api_rate_limit_counts_the_tokens_project_not_a_header(
+    client_factory: Callable[[Settings], TestClient],
+    settings_factory: Callable[..., Settings],
+    keystone: KeystoneStub,
+) -> None:
+    # 0.5 request/s refill: the test's own pace cannot earn a project a second token.
+    api = client_factory(
+        keystone_settings(settings_factory, keystone, api_rate_limit=0.5, api_rate_limit_burst=2)
+    )
+    flooder = keystone.add_token("project-a", "member")
+    other = keystone.add_token("project-b", "member")
+    assert [api.get(LBS, headers=auth(flooder)).status_code for _ in range(2)] == [200, 200]
+    # A header naming another project does not move the flooder into a fresh bucket.
+    spoofed = api.get(LBS, headers=auth(flooder, **{"X-Project-Id": "project-c"}))
+    assert spoofed.status_code == 429, spoofed.text
+    assert spoofed.headers["retry-after"].isdigit()
+    assert api.get(LBS, headers=auth(other)).status_code == 200
+    # An unauthenticated request is refused as such, not counted against anyone.
+    assert api.get(LBS, headers=auth("not-a-known-token")).status_code == 401
+    assert api.get(LBS, headers=auth(other)).status_code == 200

@@ -38,7 +38,7 @@ from tests.unit.render.variants import LB, VARIANTS, uid
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "haproxy"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-pytestmark = pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy is not installed")
+pytestmark = pytest.mark.skipif(not Path(HAPROXY).exists(), reason="needs the haproxy binary")
 
 
 def _lay_out(directory: Path, text: str, rendered: RenderedConfig) -> Path:
@@ -76,7 +76,7 @@ def test_golden_variant_is_valid_for_haproxy(name: str, tmp_path: Path) -> None:
     assert "[WARNING]" not in output and "[ALERT]" not in output, output
 
 
-@pytest.mark.parametrize("name", ["tcp_algorithms", "l7_policies"])
+@pytest.mark.parametrize("name", ["tcp_algorithms", "l7_policies", "ddos_limits"])
 def test_a_pair_member_with_synced_stick_tables_is_valid_for_haproxy(
     name: str, tmp_path: Path
 ) -> None:

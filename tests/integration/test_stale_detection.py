@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text
 
 from portico.db.base import utcnow
 from portico.db.engine import Database, make_engine
+from portico.db.health_models import AmphoraHealth
 from portico.db.models import Amphora, Event, LoadBalancer
 from portico.domain.failover import Threshold
 from portico.domain.policy import Caller
@@ -85,9 +86,10 @@ def _add(
                 status=status,
                 compute_id=str(uuid.uuid4()),
                 created_at=_ago(now, 600.0),
-                last_heartbeat_at=_ago(now, silent),
             )
         )
+    if silent is not None:
+        _heard(client, [amphora_id], _ago(now, silent))
     return amphora_id
 
 
@@ -136,8 +138,10 @@ def _kinds(db: Database, **where: str | None) -> list[str]:
 
 def _heard(client: TestClient, amphora_ids: list[str], at: dt.datetime) -> None:
     with _db(client).writing() as session:
-        session.execute(
-            update(Amphora).where(Amphora.id.in_(amphora_ids)).values(last_heartbeat_at=at)
+        session.execute(delete(AmphoraHealth).where(AmphoraHealth.amphora_id.in_(amphora_ids)))
+        session.add_all(
+            AmphoraHealth(amphora_id=a, last_heartbeat_at=at, sequence=1, generation=1)
+            for a in amphora_ids
         )
 
 

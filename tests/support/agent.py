@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from portico.domain.errors import PermanentError, TransientError
 from portico.drivers.agent_client import AgentClient
 from portico.drivers.certs.pki import CertificateAuthority
-from portico.drivers.compute.base import AmphoraRequest, BootFiles
+from portico.drivers.compute.base import AmphoraRequest, BootFiles, HeartbeatSetup
 from portico.drivers.compute.local import LocalCompute
 from portico.settings import Settings
 from portico.wire.agent_api import (
@@ -84,7 +84,14 @@ class AgentHandle:
     loop: asyncio.AbstractEventLoop
 
     @classmethod
-    def boot(cls, settings: Settings) -> AgentHandle:
+    def boot(
+        cls,
+        settings: Settings,
+        *,
+        image: str | None = None,
+        heartbeat: HeartbeatSetup | None = None,
+    ) -> AgentHandle:
+        """An agent of ``image`` (see ``compute_images``), sending ``heartbeat`` if given."""
         ca = CertificateAuthority(settings.data_dir / "pki")
         amphora_id = str(uuid.uuid4())
         issued = ca.issue(amphora_id, server=True)
@@ -95,6 +102,8 @@ class AgentHandle:
                 certificate_pem=issued.certificate_pem,
                 private_key_pem=issued.private_key_pem,
             ),
+            image=image,
+            heartbeat=heartbeat,
         )
         loop = asyncio.new_event_loop()
         compute = LocalCompute(settings)

@@ -19,12 +19,12 @@ from portico.drivers.compute.processes import pid_alive, read_pid
 
 
 def amphora_pids(data_dir: Path) -> list[int]:
-    """Live agent and haproxy master pids of every amphora under ``data_dir``."""
-    root = data_dir / "amphorae"
-    if not root.exists():
-        return []
+    """Live agent and haproxy master pids of every amphora under ``data_dir`` (those in the
+    local driver's compute zones, ``zones/<zone>/<id>``, included)."""
+    root, zones = data_dir / "amphorae", data_dir / "zones"
+    bases = [*root.glob("*/"), *zones.glob("*/*/")]
     pids = []
-    for base in root.iterdir():
+    for base in bases:
         for path in (base / "agent.pid", base / "haproxy" / "run" / "haproxy.pid"):
             pid = read_pid(path)
             if pid is not None and pid_alive(pid):
@@ -38,6 +38,7 @@ def reap_amphorae(data_dir: Path, *, deadline: float = 10.0) -> list[int]:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+    # A deadline poll, but not wait_for: its end is no failure, the survivors get SIGKILL.
     end = time.monotonic() + deadline
     while time.monotonic() < end and any(pid_alive(p) for p in pids):
         time.sleep(0.02)

@@ -57,6 +57,8 @@ def _handler(backend_ref: list[Backend]) -> type[BaseHTTPRequestHandler]:
             asked = parse_qs(urlsplit(self.path).query).get("delay")
             delay = float(asked[0]) if asked else backend.delay
             if delay:
+                # A slow backend is the behaviour asked for (``?delay=`` or ``Backend.delay``),
+                # bounded so that a test cannot hang a handler thread for long.
                 time.sleep(min(delay, 10.0))
             status = 200 if backend.healthy else 503
             body = backend.name.encode()
@@ -70,6 +72,18 @@ def _handler(backend_ref: list[Backend]) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         do_HEAD = do_GET  # noqa: N815
+
+        def do_POST(self) -> None:
+            # The body is read (Content-Length or chunked) and dropped: the request-size
+            # tests need a backend that accepts bodies and answers as a GET does.
+            length = self.headers.get("Content-Length")
+            if length is not None:
+                self.rfile.read(int(length))
+            elif self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    self.rfile.read(size + 2)
+                self.rfile.readline()
+            self.do_GET()
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -46,12 +46,22 @@ def http_pool(
     }
 
 
-def build_lb(client: TestClient, listeners: list[dict[str, Any]]) -> dict[str, Any]:
-    """Create a load balancer with ``listeners`` (full graph) and wait until it is ACTIVE."""
+def http_listener(port: int, servers: list[Backend]) -> dict[str, Any]:
+    """A full-graph HTTP listener on ``port`` whose default pool, "web", holds ``servers``."""
+    return {"protocol": "HTTP", "protocol_port": port, "default_pool": http_pool("web", servers)}
+
+
+def create_graph(client: TestClient, listeners: list[dict[str, Any]]) -> str:
+    """Create a load balancer with ``listeners`` (full graph); its id, still pending."""
     body = {"vip_subnet_id": LOCAL_SUBNET, "listeners": listeners}
     created = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
     assert created.status_code == 201, created.text
-    return wait_lb_status(client, created.json()["loadbalancer"]["id"], timeout=30)
+    return str(created.json()["loadbalancer"]["id"])
+
+
+def build_lb(client: TestClient, listeners: list[dict[str, Any]]) -> dict[str, Any]:
+    """Create a load balancer with ``listeners`` (full graph) and wait until it is ACTIVE."""
+    return wait_lb_status(client, create_graph(client, listeners), timeout=30)
 
 
 def by_name(client: TestClient, lb_id: str, kind: str) -> dict[str, dict[str, Any]]:

@@ -26,12 +26,14 @@ import pytest
 
 from portico.drivers.compute import netns_names as names
 from tests.conftest import wait_for
+from tests.support.netns_links import ip, legged
 
 BACKEND_SCRIPT = """
-import http.server, sys
-name, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import http.server, sys, time
+name, host, port, delay = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        time.sleep(delay)
         body = name.encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
@@ -64,10 +66,6 @@ def require_netns() -> None:
         pytest.skip(reason)
 
 
-def ip(*args: str) -> str:
-    return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
-
-
 def leftovers() -> set[str]:
     """portico's namespaces and host links, by name."""
     spaces = {n["name"] for n in json.loads(ip("-j", "netns", "list") or "[]")}
@@ -94,11 +92,12 @@ class Peer:
     def ip(self) -> str:
         return self.address.split("/")[0]
 
-    def serve(self, name: str, port: int) -> None:
-        """An HTTP backend in this namespace answering ``name`` on its address."""
+    def serve(self, name: str, port: int, *, delay: float = 0.0) -> None:
+        """An HTTP backend in this namespace answering ``name`` on its address, each answer
+        ``delay`` seconds after the request (so that one is in flight most of the time)."""
         argv = ["ip", "netns", "exec", self.namespace, sys.executable, "-c", BACKEND_SCRIPT]
         proc = subprocess.Popen(
-            [*argv, name, self.ip, str(port)],
+            [*argv, name, self.ip, str(port), str(delay)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -119,31 +118,14 @@ class Peer:
 
 @contextlib.contextmanager
 def peer(bridge: str, address: str) -> Iterator[Peer]:
-    """A namespace on ``bridge`` (made if missing, removed after if we made it and it is empty).
-
-    A bridge the test made first is the driver's to share: the driver only deletes bridges
-    without ports, and the test deletes it when it is left without any.
-    """
+    """A namespace on ``bridge`` (made if missing, removed after if it is left empty)."""
     suffix = uuid.uuid4().hex[:8]
     item = Peer(namespace=f"{names.NAMESPACE_PREFIX}t{suffix}", address=address)
     host_leg = f"{names.LINK_PREFIX}t{suffix}"
-    ip("netns", "add", item.namespace)
-    try:
-        if bridge not in {x["ifname"] for x in json.loads(ip("-j", "link", "show"))}:
-            ip("link", "add", "name", bridge, "type", "bridge")
-        ip("link", "set", bridge, "up")
-        ip("link", "add", host_leg, "type", "veth", "peer", "name", "eth0", "netns", item.namespace)
-        ip("link", "set", host_leg, "master", bridge, "up")
-        ip("-n", item.namespace, "addr", "add", address, "dev", "eth0")
-        ip("-n", item.namespace, "link", "set", "eth0", "up")
-        ip("-n", item.namespace, "link", "set", "lo", "up")
-        yield item
-    finally:
-        for proc in item.servers:  # by the pid we started, never by name
-            proc.kill()
-            proc.wait(timeout=10)
-        subprocess.run(["ip", "link", "del", host_leg], capture_output=True)
-        ip("netns", "del", item.namespace)
-        links = {x["ifname"] for x in json.loads(ip("-j", "link", "show"))}
-        if bridge in links and not json.loads(ip("-j", "link", "show", "master", bridge) or "[]"):
-            ip("link", "del", bridge)
+    with legged(bridge, namespace=item.namespace, host_leg=host_leg, address=address):
+        try:
+            yield item
+        finally:
+            for proc in item.servers:  # by the pid we started, never by name
+                proc.kill()
+                proc.wait(timeout=10)

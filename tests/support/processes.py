@@ -12,11 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_for
 
 BIN = Path(sys.executable).parent
 STARTUP_DEADLINE = 60.0
@@ -104,18 +105,20 @@ def start_portico(
 
 
 def wait_ready(server: PorticoProcess, *, timeout: float = STARTUP_DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    """Until ``server`` answers ``GET /``; its output is in the error if it exits or never does."""
+
+    def ready() -> bool:
         if not server.alive():
             raise RuntimeError(f"portico exited ({server.proc.returncode}):\n{server.output()}")
         try:
-            if httpx.get(server.url + "/", timeout=2).status_code == 200:
-                return
+            return httpx.get(server.url + "/", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"portico did not answer within {timeout}s:\n{server.output()}")
-        time.sleep(0.05)
+            return False
+
+    try:
+        wait_for(ready, timeout=timeout, interval=0.05)
+    except AssertionError as exc:
+        raise RuntimeError(f"portico did not answer within {timeout}s:\n{server.output()}") from exc
 
 
 def start_controller(

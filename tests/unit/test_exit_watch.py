@@ -11,6 +11,8 @@ from portico.agent.exit_watch import ExitWatch
 
 
 def test_an_exit_wakes_the_sleep_at_once() -> None:
+    # A child that exits on its own, 0.2 s in: long enough to be watched before it goes, and
+    # its exit (not a signal from the test) is what must wake the watch.
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
     watch = ExitWatch()
     try:
@@ -18,7 +20,8 @@ def test_an_exit_wakes_the_sleep_at_once() -> None:
         asyncio.run(watch.sleep(10.0, proc.pid))
         assert time.monotonic() - started < 5.0  # woken by the exit, not the 10 s deadline
         proc.wait(timeout=5)
-        # The same pid again sleeps its full time: an exited pid is never watched again.
+        # The same pid again sleeps its full time (the sleep is what is measured): an exited
+        # pid is never watched again.
         started = time.monotonic()
         asyncio.run(watch.sleep(0.2, proc.pid))
         assert time.monotonic() - started >= 0.2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -9,7 +11,9 @@ from portico.api.context import CallerDep, ContextDep
 from portico.api.listing import parse_list_query
 from portico.api.responses import accepted, many, one
 from portico.api.schemas.amphorae import amphora_view
+from portico.db.base import utcnow
 from portico.services import amphorae as svc
+from portico.services import upgrades
 
 router = APIRouter(prefix="/octavia/amphorae", tags=["amphorae"])
 
@@ -19,7 +23,7 @@ def list_amphorae(request: Request, ctx: ContextDep, caller: CallerDep) -> JSONR
     query = parse_list_query(request)
     with ctx.db.reading() as session:
         page = svc.list_amphorae(session, caller, query, ctx.settings)
-        return many("amphorae", page, query, request, amphora_view)
+        return many("amphorae", page, query, request, partial(amphora_view, now=utcnow()))
 
 
 @router.get("/{amphora_id}", operation_id="show_amphora")
@@ -27,7 +31,7 @@ def show_amphora(
     amphora_id: str, request: Request, ctx: ContextDep, caller: CallerDep
 ) -> JSONResponse:
     with ctx.db.reading() as session:
-        view = amphora_view(svc.get_amphora(session, caller, amphora_id))
+        view = amphora_view(svc.get_amphora(session, caller, amphora_id), now=utcnow())
     return one("amphora", view, request)
 
 
@@ -41,6 +45,18 @@ def show_amphora_stats(amphora_id: str, ctx: ContextDep, caller: CallerDep) -> J
 def failover_amphora(amphora_id: str, ctx: ContextDep, caller: CallerDep) -> Response:
     with ctx.db.writing() as session:
         lb_id = svc.failover_amphora(session, caller, amphora_id)
+    if lb_id is not None:
+        ctx.notify_change(lb_id)
+    return accepted()
+
+
+@router.put("/{amphora_id}/config", status_code=202, operation_id="configure_amphora")
+def configure_amphora(amphora_id: str, ctx: ContextDep, caller: CallerDep) -> Response:
+    """Octavia's "Configure Amphora": push this controller's agent settings (heartbeat
+    targets) to the amphora; how amphorae move to a new controller's health services."""
+    targets = ctx.settings.effective_heartbeat_targets
+    with ctx.db.writing() as session:
+        lb_id = upgrades.configure(session, caller, amphora_id, targets=targets)
     if lb_id is not None:
         ctx.notify_change(lb_id)
     return accepted()

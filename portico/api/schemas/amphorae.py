@@ -1,14 +1,32 @@
-"""The amphora view Octavia's admin API returns (every field, ``loadbalancer_id`` spelling)."""
+"""The amphora view of Octavia's admin API, plus portico's extensions.
+
+Octavia's fields come first, exactly as Octavia names them (``loadbalancer_id``). The
+extensions (documented in docs/admin-api.md): what the amphora's agent reported it runs
+(``/1.0/info``), and its last accepted heartbeat with its age at the time of the answer.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from portico.api.schemas.loadbalancers import timestamp
 from portico.db.models import Amphora
 
+EXTENSION_FIELDS = (
+    "api_version",
+    "agent_version",
+    "haproxy_version",
+    "openssl_version",
+    "keepalived_version",
+    "compute_driver",
+    "last_heartbeat_at",
+    "heartbeat_age_seconds",
+)
 
-def amphora_view(amp: Amphora) -> dict[str, Any]:
+
+def amphora_view(amp: Amphora, *, now: dt.datetime) -> dict[str, Any]:
+    """Every Octavia field, then the extensions; ``now`` (UTC, naive) dates the heartbeat."""
     return {
         "id": amp.id,
         "loadbalancer_id": amp.load_balancer_id,
@@ -30,4 +48,20 @@ def amphora_view(amp: Amphora) -> dict[str, Any]:
         "updated_at": timestamp(amp.updated_at),
         "image_id": amp.image_id,
         "compute_flavor": amp.compute_flavor,
+        # portico extensions
+        "api_version": amp.api_version,
+        "agent_version": amp.agent_version,
+        "haproxy_version": amp.haproxy_version,
+        "openssl_version": amp.openssl_version,
+        "keepalived_version": amp.keepalived_version,
+        # the compute driver that booted it (one per availability zone profile)
+        "compute_driver": amp.compute_driver,
+        "last_heartbeat_at": timestamp(amp.last_heartbeat_at),
+        "heartbeat_age_seconds": _age(amp.last_heartbeat_at, now),
     }
+
+
+def _age(then: dt.datetime | None, now: dt.datetime) -> float | None:
+    if then is None:
+        return None
+    return round(max((now - then).total_seconds(), 0.0), 3)

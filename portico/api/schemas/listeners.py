@@ -19,6 +19,7 @@ from portico.api.schemas.common import (
     timestamp,
 )
 from portico.db.models import Listener
+from portico.domain import limits
 from portico.domain.constants import ClientAuthentication, ListenerProtocol
 from portico.domain.tls import ALPN_PROTOCOLS, MAX_TIMEOUT
 
@@ -37,9 +38,24 @@ def _alpn(value: str) -> str:
 
 
 Alpn = Annotated[str, AfterValidator(_alpn)]
+# DDoS mitigation (portico extensions): JSON integers only, no numeric strings or booleans.
+RateLimit = Annotated[int, Field(strict=True, ge=1, le=limits.MAX_RATE)]
+HeaderSize = Annotated[
+    int, Field(strict=True, ge=limits.MIN_HEADER_SIZE, le=limits.MAX_HEADER_SIZE)
+]
+BodySize = Annotated[int, Field(strict=True, ge=0, le=limits.MAX_BODY_SIZE)]
 
 
-class ListenerFields(Strict):
+class LimitFields(Strict):
+    """The per-listener DDoS limits (``domain/limits.py``); null: no limit."""
+
+    connection_rate_limit: RateLimit | None = None
+    request_rate_limit: RateLimit | None = None
+    max_request_header_size: HeaderSize | None = None
+    max_request_body_size: BodySize | None = None
+
+
+class ListenerFields(LimitFields):
     """What a listener body may say, whether alone or inside a full-graph create."""
 
     name: Text255 | None = None
@@ -75,7 +91,7 @@ class ListenerCreate(ListenerFields):
     tenant_id: Annotated[str, StringConstraints(max_length=36)] | None = None
 
 
-class ListenerUpdate(Strict):
+class ListenerUpdate(LimitFields):
     name: Text255 | None = None
     description: Text255 | None = None
     admin_state_up: bool | None = None
@@ -143,6 +159,7 @@ def _base_view(li: Listener) -> dict[str, Any]:
         "hsts_max_age": li.hsts_max_age,
         "hsts_include_subdomains": li.hsts_include_subdomains,
         "hsts_preload": li.hsts_preload,
+        **{name: getattr(li, name) for name in limits.FIELDS},
     }
 
 

@@ -13,6 +13,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from portico.domain.errors import PermanentError
+
+
+class BootRefused(PermanentError):
+    """The driver refused the request before creating anything (nothing to delete)."""
+
+
+class ImageUnavailable(BootRefused):
+    """The requested image cannot be booted; raised before anything was created."""
+
+
+class ZoneUnavailable(BootRefused):
+    """The requested compute zone cannot be booted in; raised before anything was created."""
+
 
 class InstanceStatus(StrEnum):
     BUILDING = "BUILDING"
@@ -123,5 +137,14 @@ class ComputeDriver(Protocol):
     async def unplug_network(self, compute_id: str, network: NetworkPlug) -> None: ...
 
     async def instances(self) -> Sequence[str]:
-        """Compute ids of every amphora this driver runs (housekeeping reaps orphans)."""
+        """Compute ids of every amphora this driver made and has not removed, from its own
+        records (housekeeping reaps those no amphora row knows)."""
+        ...
+
+    async def age(self, compute_id: str) -> float | None:
+        """Seconds since the instance was last (re)created or changed; None: unknown.
+
+        Housekeeping leaves younger instances alone: a controller may be booting one whose
+        row it wrote a moment ago.
+        """
         ...

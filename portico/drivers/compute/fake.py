@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from portico.drivers.compute.base import AmphoraRequest, Instance, InstanceStatus, NetworkPlug
@@ -18,9 +19,11 @@ class FakeCompute:
         self.plugged: dict[str, set[str]] = {}
         self.requests: list[AmphoraRequest] = []
         self.failed: set[str] = set()
+        self.created_at: dict[str, float] = {}
 
     async def create(self, request: AmphoraRequest) -> Instance:
         self.requests.append(request)
+        self.created_at.setdefault(request.amphora_id, time.monotonic())
         instance = self.instances_by_id.setdefault(
             request.amphora_id, Instance(request.amphora_id, f"fake:{request.amphora_id}")
         )
@@ -35,6 +38,7 @@ class FakeCompute:
 
     async def delete(self, compute_id: str, *, graceful: bool = True) -> None:
         self.instances_by_id.pop(compute_id, None)
+        self.created_at.pop(compute_id, None)
         self.plugged.pop(compute_id, None)
 
     async def plug_vip(self, compute_id: str, vip: NetworkPlug) -> None:
@@ -51,3 +55,7 @@ class FakeCompute:
 
     async def instances(self) -> Sequence[str]:
         return sorted(self.instances_by_id)
+
+    async def age(self, compute_id: str) -> float | None:
+        created = self.created_at.get(compute_id)
+        return None if created is None else time.monotonic() - created

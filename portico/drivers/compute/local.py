@@ -5,6 +5,10 @@ files and logs. The agent listens on 127.0.0.1 on a port picked at boot, and is 
 its own session so that it (and its haproxy) outlives a restart of the controller, which
 finds it again by its pid file: a new controller takes over running amphorae untouched.
 
+Compute zones (an AZ profile's ``compute_zone``) are directories: an amphora of zone Z lives
+in ``<data_dir>/zones/Z/<id>/`` and its compute id is ``Z:<id>`` (one of no zone keeps the
+plain layout and id), so a migration between zones boots a new agent in another place.
+
 VIPs are loopback addresses (all of 127.0.0.0/8 reaches this host on Linux), so plugging
 is only a check that the address is one; members are reached directly.
 """
@@ -21,13 +25,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from portico.domain.errors import PermanentError
+from portico.drivers.compute import inventory
 from portico.drivers.compute.base import (
     AmphoraRequest,
     Instance,
     InstanceStatus,
     NetworkPlug,
+    ZoneUnavailable,
 )
 from portico.drivers.compute.processes import (
+    image_fields,
     pid_alive,
     read_pid,
     terminate,
@@ -52,30 +59,43 @@ class LocalCompute:
 
     def __init__(self, settings: Settings) -> None:
         self.root = settings.data_dir / "amphorae"
+        self.zones = settings.data_dir / "zones"
         self.haproxy_binary = settings.haproxy_binary
+        self.images = settings.compute_images
+        self.use_json = settings.use_json
+        self.log_forwarding = settings.log_forwarding()
         self.host = "127.0.0.1"
         self._children: dict[str, asyncio.subprocess.Process] = {}
 
     def _dir(self, compute_id: str) -> Path:
-        if not compute_id or "/" in compute_id or compute_id.startswith("."):
+        zone, _, name = compute_id.rpartition(":")
+        if not _plain(name) or (zone and not _plain(zone)):
             raise PermanentError(f"invalid compute id {compute_id!r}")
-        return self.root / compute_id
+        return self.zones / zone / name if zone else self.root / name
 
     async def create(self, request: AmphoraRequest) -> Instance:
-        base = self._dir(request.amphora_id)
+        zone = request.availability_zone
+        if zone is not None and (not _plain(zone) or ":" in zone):
+            raise ZoneUnavailable(f"the local compute driver cannot name a zone {zone!r}")
+        compute_id = f"{zone}:{request.amphora_id}" if zone else request.amphora_id
+        base = self._dir(compute_id)
+        image = image_fields(self.images, request.image)
         config_path = base / "agent.json"
         pid = read_pid(base / "agent.pid")
         if pid is not None and pid_alive(pid) and config_path.exists():
             port = json.loads(config_path.read_text())["bind_port"]
-            return Instance(request.amphora_id, f"{self.host}:{port}")
+            return Instance(compute_id, f"{self.host}:{port}")
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         port = _free_port(self.host)
         write_agent_files(
             base,
             request,
+            image=image,
             bind_host=self.host,
             bind_port=port,
             haproxy_binary=self.haproxy_binary,
+            use_json=self.use_json,
+            log_forwarding=self.log_forwarding,
         )
         with (base / "agent.log").open("ab") as log:
             # The child writes its own pid file (atomically, before exec'ing the agent), so
@@ -96,10 +116,10 @@ class LocalCompute:
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )
-        self._children[request.amphora_id] = proc
+        self._children[compute_id] = proc
         # Written here too, so ``status`` right after ``create`` never misses it.
         write_atomic(base / "agent.pid", str(proc.pid))
-        return Instance(request.amphora_id, f"{self.host}:{port}")
+        return Instance(compute_id, f"{self.host}:{port}")
 
     async def status(self, compute_id: str) -> InstanceStatus:
         pid = read_pid(self._dir(compute_id) / "agent.pid")
@@ -131,9 +151,21 @@ class LocalCompute:
         return None
 
     async def instances(self) -> Sequence[str]:
-        if not self.root.exists():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "agent.json").exists())
+        # Every amphora directory, even one a crash left half written: delete handles it.
+        found = inventory.amphora_dirs(self.root)
+        if self.zones.is_dir():
+            for zone in sorted(p.name for p in self.zones.iterdir() if p.is_dir()):
+                found += [f"{zone}:{name}" for name in inventory.amphora_dirs(self.zones / zone)]
+        return found
+
+    async def age(self, compute_id: str) -> float | None:
+        base = self._dir(compute_id)
+        return inventory.age([base, base / "agent.json", base / "agent.pid"])
+
+
+def _plain(name: str) -> bool:
+    """Whether ``name`` is usable as one directory name (no separator, not hidden)."""
+    return bool(name) and "/" not in name and "\0" not in name and not name.startswith(".")
 
 
 def _check_loopback(address: str) -> None:

@@ -30,17 +30,18 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from portico.domain.errors import PermanentError, TransientError
-from portico.drivers.compute import iproute
+from portico.drivers.compute import inventory, iproute
 from portico.drivers.compute import netns_names as names
 from portico.drivers.compute.base import AmphoraRequest, Instance, InstanceStatus, NetworkPlug
 
 # Same pid-file conventions as the local driver, so its helpers apply unchanged.
 from portico.drivers.compute.processes import (
+    image_fields,
     pid_alive,
     read_pid,
     terminate,
@@ -49,6 +50,7 @@ from portico.drivers.compute.processes import (
 from portico.settings import Settings
 
 STATE_FILE = "netns.json"
+LEDGER_DIR = "netns-namespaces"
 
 
 class NetnsCompute:
@@ -61,7 +63,14 @@ class NetnsCompute:
     def __init__(self, settings: Settings) -> None:
         self.root = settings.data_dir / "amphorae"
         self.lock_path = settings.data_dir / "netns.lock"
+        # Namespaces this driver made, by amphora id (see ``inventory``): written before
+        # ``ip netns add`` and removed after ``ip netns del``, so a namespace whose directory
+        # is lost is still found, and nobody else's is ever taken for ours.
+        self.ledger = inventory.Ledger(settings.data_dir / LEDGER_DIR)
         self.haproxy_binary = settings.haproxy_binary
+        self.images = settings.compute_images
+        self.use_json = settings.use_json
+        self.log_forwarding = settings.log_forwarding()
         self.mgmt_bridge = names.check_ifname(settings.netns_mgmt_bridge)
         self.mgmt_cidr = settings.netns_mgmt_cidr
         self.agent_port = settings.netns_agent_port
@@ -104,6 +113,7 @@ class NetnsCompute:
         _require_root()
         amphora_id = request.amphora_id
         base = self._dir(amphora_id)
+        image = image_fields(self.images, request.image)
         async with self._locked():
             state = self._state(amphora_id)
             pid = read_pid(base / "agent.pid")
@@ -119,7 +129,7 @@ class NetnsCompute:
                 }
                 self._save(amphora_id, state)
             await self._make_namespace(amphora_id, state)
-        config_path = self._write_agent_files(request, state["mgmt_address"])
+        config_path = self._write_agent_files(request, state["mgmt_address"], image)
         await self._start_agent(amphora_id, state["namespace"], config_path)
         return self._instance(amphora_id, state)
 
@@ -154,6 +164,7 @@ class NetnsCompute:
             for bridge in [*state.get("bridges", []), self.mgmt_bridge]:
                 await iproute.delete_bridge_if_unused(bridge)
         shutil.rmtree(base, ignore_errors=True)
+        self.ledger.remove(compute_id)
 
     async def plug_vip(self, compute_id: str, vip: NetworkPlug) -> None:
         await self._plug(compute_id, vip)
@@ -168,9 +179,15 @@ class NetnsCompute:
         await self._unplug(compute_id, network)
 
     async def instances(self) -> Sequence[str]:
-        if not self.root.exists():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if (p / STATE_FILE).exists())
+        # Its directories and its ledger: a namespace may outlive its directory (an operator
+        # removed it, a crash between the two), and must still be found to be removed.
+        made = {*inventory.amphora_dirs(self.root), *self.ledger.entries()}
+        return sorted(made)
+
+    async def age(self, compute_id: str) -> float | None:
+        base = self._dir(compute_id)
+        paths = [base, base / STATE_FILE, base / "agent.pid", self.ledger.path(compute_id)]
+        return inventory.age(paths)
 
     # -- amphora namespace and management leg ---------------------------------------------
     def _instance(self, amphora_id: str, state: dict[str, Any]) -> Instance:
@@ -188,6 +205,7 @@ class NetnsCompute:
     async def _make_namespace(self, amphora_id: str, state: dict[str, Any]) -> None:
         namespace = state["namespace"]
         if namespace not in await iproute.namespaces():
+            self.ledger.add(amphora_id)
             await iproute.run("netns", "add", namespace)
         await iproute.run("link", "set", "lo", "up", netns=namespace)
         # Namespace-local sysctls only (the host's stay untouched): never route between the
@@ -205,15 +223,20 @@ class NetnsCompute:
             names.MGMT_IFNAME, f"{state['mgmt_address']}/{prefix}", netns=namespace
         )
 
-    def _write_agent_files(self, request: AmphoraRequest, mgmt_address: str) -> Path:
+    def _write_agent_files(
+        self, request: AmphoraRequest, mgmt_address: str, image: Mapping[str, object]
+    ) -> Path:
         # The namespace's loopback is its own: the host is its management bridge address.
         return write_agent_files(
             self._dir(request.amphora_id),
             request,
+            image=image,
             bind_host=mgmt_address,
             bind_port=self.agent_port,
             haproxy_binary=self.haproxy_binary,
             heartbeat_host=names.host_mgmt_address(self.mgmt_cidr).split("/")[0],
+            use_json=self.use_json,
+            log_forwarding=self.log_forwarding,
         )
 
     async def _start_agent(self, amphora_id: str, namespace: str, config_path: Path) -> None:

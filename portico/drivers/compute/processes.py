@@ -15,9 +15,12 @@ import json
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from portico.drivers.compute.base import AmphoraRequest
+from portico.drivers.compute.base import AmphoraRequest, ImageUnavailable
+from portico.settings import ImageSetting
+from portico.wire.log_forwarding import LogForwarding
 
 STOP_SECONDS = 10.0
 
@@ -84,19 +87,41 @@ async def terminate(
         await child.wait()
 
 
+def image_fields(images: Mapping[str, ImageSetting], image: str | None) -> dict[str, object]:
+    """The agent config fields an image sets; ``ImageUnavailable`` for one not offered.
+
+    Called before a driver creates anything, so a refused image leaves nothing behind.
+    """
+    if image is None:
+        return {}
+    if not images:
+        return {"agent_version": image}
+    found = images.get(image)
+    if found is None:
+        raise ImageUnavailable(f"image {image!r} is not one of {sorted(images)}")
+    fields: dict[str, object] = {"agent_version": found.agent_version or image}
+    if found.api_versions:
+        fields["api_versions"] = list(found.api_versions)
+    return fields
+
+
 def write_agent_files(
     base: Path,
     request: AmphoraRequest,
     *,
+    image: Mapping[str, object] | None = None,
     bind_host: str,
     bind_port: int,
     haproxy_binary: str,
     heartbeat_host: str | None = None,
+    use_json: bool = False,
+    log_forwarding: LogForwarding | None = None,
 ) -> Path:
     """The agent's certificates and config under ``base``; returns the config's path.
 
     ``heartbeat_host`` replaces loopback heartbeat targets (an agent in a namespace reaches
-    the host at another address).
+    the host at another address). ``use_json``: the agent logs JSON lines (``use_json``);
+    ``log_forwarding``: where it ships the amphora's logs (none: kept locally only).
     """
     tls = base / "tls"
     tls.mkdir(exist_ok=True, mode=0o700)
@@ -112,9 +137,11 @@ def write_agent_files(
         "ca_file": str(tls / "ca.pem"),
         "cert_file": str(tls / "agent.pem"),
         "key_file": str(tls / "agent.key"),
+        "use_json": use_json,
     }
-    if request.image:
-        config["agent_version"] = request.image
+    if log_forwarding is not None:
+        config["log_forwarding"] = log_forwarding.model_dump(mode="json")
+    config.update(image or {})
     if request.heartbeat is not None:
         config.update(request.heartbeat.agent_fields(host=heartbeat_host))
     path = base / "agent.json"

@@ -435,6 +435,50 @@ def ipv6() -> LoadBalancerSpec:
     return LoadBalancerSpec(id=LB, vip_address="::1", listeners=(listener, stopped), pools=(pool,))
 
 
+def ddos_limits() -> LoadBalancerSpec:
+    """Every DDoS limit on HTTP, a connection rate on TCP and HTTPS passthrough, a request
+    rate on PROMETHEUS; beside allowed_cidrs and inserted headers, whose lines they order."""
+    web = PoolSpec(id=uid(2, 1), protocol="HTTP", lb_algorithm="ROUND_ROBIN", members=members(1))
+    tcp = PoolSpec(id=uid(2, 2), protocol="TCP", lb_algorithm="SOURCE_IP", members=members(2))
+    http = ListenerSpec(
+        id=uid(1, 1),
+        protocol="HTTP",
+        protocol_port=80,
+        default_pool_id=web.id,
+        insert_headers={"X-Forwarded-For": "true"},
+        allowed_cidrs=("127.0.0.0/8",),
+        connection_rate_limit=50,
+        request_rate_limit=100,
+        max_request_header_size=8192,
+        max_request_body_size=1048576,
+    )
+    passthrough = ListenerSpec(
+        id=uid(1, 2),
+        protocol="TCP",
+        protocol_port=5432,
+        default_pool_id=tcp.id,
+        timeout_tcp_inspect=100,
+        connection_rate_limit=20,
+    )
+    https = replace(passthrough, id=uid(1, 3), protocol="HTTPS", protocol_port=443)
+    metrics = ListenerSpec(
+        id=uid(1, 4), protocol="PROMETHEUS", protocol_port=9100, request_rate_limit=5
+    )
+    body_only = ListenerSpec(
+        id=uid(1, 5),
+        protocol="HTTP",
+        protocol_port=8080,
+        default_pool_id=web.id,
+        max_request_body_size=0,
+    )
+    return LoadBalancerSpec(
+        id=LB,
+        vip_address="127.0.0.1",
+        listeners=(http, passthrough, https, metrics, body_only),
+        pools=(web, tcp),
+    )
+
+
 # name -> (spec, target); each is rendered to tests/golden/haproxy/<name>.cfg
 VARIANTS: dict[str, tuple[LoadBalancerSpec, RenderTarget]] = {
     "http_basic": (http_basic(), FULL),
@@ -447,4 +491,5 @@ VARIANTS: dict[str, tuple[LoadBalancerSpec, RenderTarget]] = {
     "old_image_http_basic": (http_basic(), OLD_IMAGE),
     "old_image_terminated_https": (terminated_https(), OLD_IMAGE),
     "disabled_load_balancer": (replace(http_basic(), admin_state_up=False), FULL),
+    "ddos_limits": (ddos_limits(), FULL),
 }
