@@ -115,7 +115,7 @@ def _entries(
     for amphora_id in verified:
         lb_id = cache.amphorae[amphora_id].lb_id
         lb = cache.lbs.get(lb_id)  # gone if another amphora of it failed the check
-        if lb is None or not lb.amphorae <= verified:
+        if lb is None or not all(a in verified for a in lb.amphorae):
             stale.add(lb_id)
     fresh = [r.amphora_id for r in reports if r.amphora_id not in verified]
     served = _served(connection, fresh) if fresh else {}
@@ -223,7 +223,7 @@ def _load(connection: Connection, lb_ids: set[str]) -> dict[str, LbEntry]:
 
 def _entry(read: _Read) -> LbEntry:
     stored: dict[str, str] = {}
-    tables: dict[str, Model] = {}
+    tables: dict[str, str] = {}
     rows: list[tuple[Model, _Row]] = [(LoadBalancer, read.lb)]
     rows += [(Listener, row) for row in read.listeners]
     rows += [(Pool, row) for row in read.pools]
@@ -231,15 +231,15 @@ def _entry(read: _Read) -> LbEntry:
     rows += [(HealthMonitor, row) for row in read.monitors.values()]
     for model, row in rows:
         stored[row.id] = row.operating_status
-        tables[row.id] = model
+        tables[row.id] = model.__tablename__
     lb = read.lb
     return LbEntry(
         version=Version(lb.generation, lb.applied_generation, lb.provisioning_status),
         topology=_topology(read),
         stored=stored,
         tables=tables,
-        listeners=frozenset(row.id for row in read.listeners),
-        amphorae=frozenset(read.amphorae),
+        listeners=tuple(row.id for row in read.listeners),
+        amphorae=tuple(read.amphorae),
     )
 
 

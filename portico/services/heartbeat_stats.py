@@ -54,7 +54,7 @@ def record(
     reports: Iterable[Report],
     *,
     cache: Cache,
-    listeners: Mapping[str, frozenset[str]],
+    listeners: Mapping[str, tuple[str, ...]],
     write: bool = True,
 ) -> None:
     """Count each report's listeners; ``listeners`` maps each amphora in service to its load
@@ -116,7 +116,7 @@ def _record_read(
     reports: list[Report],
     *,
     cache: Cache,
-    listeners: Mapping[str, frozenset[str]],
+    listeners: Mapping[str, tuple[str, ...]],
 ) -> None:
     """Read the rows of these reports' amphorae, then count; the cache holds what is stored."""
     amphorae = {report.amphora_id for report in reports}
@@ -166,7 +166,7 @@ def _remember(cache: Cache, written: _Written) -> None:
         entry.stats[listener_id] = stored
 
 
-def _raw(report: Report, ours: frozenset[str]) -> list[tuple[str, counters.Counters]]:
+def _raw(report: Report, ours: tuple[str, ...]) -> list[tuple[str, counters.Counters]]:
     return [
         (
             listener_id,

@@ -9,6 +9,7 @@ batch had read everything afresh. Run on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -352,3 +353,21 @@ def test_counters_held_back_lose_to_another_health_services_write_and_recount(
     now[0] = 11.0
     site.beat(ours, connections=42)
     assert site.connections() == 42
+
+
+def test_what_the_cache_keeps_is_untracked_by_the_garbage_collector(site: Site) -> None:
+    # Kept for every load balancer heard from: tracked, 10,000 of them made each full
+    # collection of the health service scan hundreds of thousands of objects.
+    cache = heartbeat_cache.Cache(counters_every=3600)
+    site.beat(cache, {site.members[0]: "DOWN"}, connections=1)
+    site.beat(cache, connections=2)
+    gc.collect()  # CPython untracks dicts and tuples of untracked values as it collects
+    (lb,) = cache.lbs.values()
+    (amphora,) = cache.amphorae.values()
+    kept = [lb, lb.version, lb.topology, *lb.topology.pools, *lb.topology.listeners]
+    kept += [node for pool in lb.topology.pools for node in pool.members]
+    kept += [lb.stored, lb.tables, lb.listeners, lb.amphorae, lb.rolled]
+    kept += [r for rolled in lb.rolled.values() for r in (rolled, rolled.statuses)]
+    kept += [amphora, amphora.stats, amphora.unwritten, *amphora.stats.values()]
+    assert len(lb.rolled) == 2 and amphora.unwritten
+    assert [o for o in kept if gc.is_tracked(o)] == []
