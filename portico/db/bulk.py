@@ -16,6 +16,7 @@ text (a VALUES list joined to tables, which Core would compile anew for every ba
 
 from __future__ import annotations
 
+import enum
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,7 +116,7 @@ class Bulk:
         return _Compiled(
             sql=compiled.string,
             arrange=_arranger([order.index(name) for name in names]),
-            constants=tuple(compiled.params[n] for n in constant_names),
+            constants=tuple(_plain(compiled.params[n]) for n in constant_names),
             row_processors=tuple(row_processors),
             shared_processors=tuple(processor(name) for name in self._shared),
             names=None if compiled.positional else names,
@@ -123,6 +124,13 @@ class Bulk:
 
 
 _first = operator.itemgetter(0)
+
+
+def _plain(value: Any) -> Any:
+    """An enum member as its value: the garbage collector tracks enum members, and so every
+    row tuple holding one (a status compared against, say), where a tuple of plain values is
+    untracked as soon as a collection sees it."""
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _processed(

@@ -54,8 +54,11 @@ __all__ = ["Report", "apply"]
 
 _GONE = (PS.PENDING_DELETE, PS.DELETED)
 _MODELS: tuple[Model, ...] = (LoadBalancer, Listener, Pool, Member, HealthMonitor)
+# By table name: what a batch collects holds names, not the classes, which the garbage
+# collector tracks (tens of thousands of tuples a churning batch, promoted to the oldest
+# generation, brought on full collections).
 _WRITE = {
-    model: bulk.Bulk(
+    model.__tablename__: bulk.Bulk(
         update(model)
         .where(model.id == bindparam("b_id"), *(model.provisioning_status != s for s in _GONE))
         .values(operating_status=bindparam("status"), updated_at=bindparam("now")),
@@ -84,7 +87,7 @@ def apply(
     reports = list(reports)
     entries = _entries(connection, reports, cache=cache, verified=verified)
     # Object id -> (table, status): with two amphorae (ACTIVE_STANDBY) the later word wins.
-    changes: dict[str, tuple[Model, str]] = {}
+    changes: dict[str, tuple[str, str]] = {}
     for report in reports:
         entry = entries.get(report.amphora_id)
         if entry is not None and report.heartbeat.generation >= entry.version.applied_generation:
@@ -96,11 +99,11 @@ def apply(
         listeners={amphora_id: entry.listeners for amphora_id, entry in entries.items()},
         write=counters,
     )
-    by_model: dict[Model, list[tuple[str, str]]] = defaultdict(list)
-    for object_id, (model, status) in changes.items():
-        by_model[model].append((object_id, str(status)))
-    for model, rows in by_model.items():
-        _WRITE[model].execute(connection, rows, (now,))
+    by_table: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for object_id, (table, status) in changes.items():
+        by_table[table].append((object_id, status))
+    for table, rows in by_table.items():
+        _WRITE[table].execute(connection, rows, (now,))
 
 
 def _entries(

@@ -50,9 +50,6 @@ from portico.domain.operating_status import Topology, from_heartbeat
 from portico.wire.heartbeat import Heartbeat, PoolReport
 
 Model = type[LoadBalancer] | type[Listener] | type[Pool] | type[Member] | type[HealthMonitor]
-MODELS: dict[str, Model] = {
-    model.__tablename__: model for model in (LoadBalancer, Listener, Pool, Member, HealthMonitor)
-}
 
 
 class Signature(msgspec.Struct, frozen=True, gc=False):
@@ -118,7 +115,7 @@ class LbEntry(msgspec.Struct, gc=False):
     version: Version
     topology: Topology
     stored: dict[str, str]
-    # Object id -> its table's name (``MODELS``).
+    # Object id -> its table's name.
     tables: dict[str, str]
     listeners: tuple[str, ...]
     amphorae: tuple[str, ...]
@@ -126,8 +123,8 @@ class LbEntry(msgspec.Struct, gc=False):
     written: RollUp | None = None
     used: int = 0
 
-    def observe(self, heartbeat: Heartbeat, changes: dict[str, tuple[Model, str]]) -> None:
-        """Add to ``changes`` (object id -> table, status) what this heartbeat's roll-up
+    def observe(self, heartbeat: Heartbeat, changes: dict[str, tuple[str, str]]) -> None:
+        """Add to ``changes`` (object id -> table name, status) what this heartbeat's roll-up
         changes, and remember it stored; a later heartbeat's word replaces an earlier's."""
         key = signature(heartbeat)
         rolled = self.rolled.get(key)
@@ -140,7 +137,7 @@ class LbEntry(msgspec.Struct, gc=False):
             return  # the same roll-up as the last one written: nothing to compare
         for object_id, status in rolled.statuses.items():
             if self.stored.get(object_id, status) != status:
-                changes[object_id] = (MODELS[self.tables[object_id]], status)
+                changes[object_id] = (self.tables[object_id], status)
                 self.stored[object_id] = status
         self.written = rolled
 

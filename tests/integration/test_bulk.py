@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     bindparam,
     create_engine,
+    event,
     insert,
     select,
     update,
@@ -94,3 +96,27 @@ def test_each_value_is_processed_once_and_stored_for_every_row(engine: Engine) -
         assert {i: at for i, at in stored.tuples()} == {
             f"id-{i:03}": one if i % 2 else two for i in range(100)
         }
+
+
+class Colour(enum.StrEnum):
+    RED = "RED"
+
+
+def test_enum_constants_reach_the_driver_as_plain_values(engine: Engine) -> None:
+    # Row tuples holding an enum member stay tracked by the garbage collector; tuples of
+    # plain values are untracked by the first collection that sees them.
+    sent: list[Any] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[3]))
+    paint = Bulk(
+        update(rows_table)
+        .where(rows_table.c.id == bindparam("b_id"), rows_table.c.value != Colour.RED)
+        .values(value=bindparam("v")),
+        ("b_id", "v"),
+    )
+    with engine.begin() as connection:
+        INSERT.execute(connection, [("a", "x", None)])
+        assert paint.execute(connection, [("a", "blue")]) == 1
+    # One row goes as a plain execute: its parameters alone.
+    row = sent[-1][0] if isinstance(sent[-1], list) else sent[-1]
+    values = list(row.values() if isinstance(row, dict) else row)
+    assert Colour.RED in values and all(type(v) is str for v in values)
