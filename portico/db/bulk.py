@@ -10,6 +10,13 @@ must bind every value it sets: Python-side defaults such as ``updated_at``'s ``o
 not run, and the caller passes them. Rows are tuples in the order of the ``fields`` named
 when the statement is made; bind parameters with a value in the statement are constants.
 
+On PostgreSQL an UPDATE, or an INSERT from a SELECT, runs once for the whole call instead:
+each field's values go as one array, and the statement reads the rows from ``unnest`` of
+them (the bind parameters of the fields become the columns of that table). The server then
+plans and executes one statement, not one per row (measured at 10,000 rows: 5 to 8 us a row
+against 12 to 20 with ``executemany``). Within one call no two rows may address the same
+database row: with PostgreSQL's UPDATE ... FROM, which of them would win is not defined.
+
 ``placeholders`` renders the driver's own markers for the few statements written as SQL
 text (a VALUES list joined to tables, which Core would compile anew for every batch).
 """
@@ -22,8 +29,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy import BindParameter, Connection, Dialect, bindparam, cast, column, func
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER (3.32+); PostgreSQL allows 65,535.
 MAX_PARAMETERS = 32_000
@@ -44,6 +53,14 @@ class _Compiled:
     names: tuple[str, ...] | None  # for named paramstyles
 
 
+@dataclass(frozen=True)
+class _Arrays:
+    """The statement reading its rows from ``unnest`` of one array per field (PostgreSQL)."""
+
+    statement: UpdateBase
+    arrays: tuple[str, ...]  # the array parameters' names, in the order of the fields
+
+
 class Bulk:
     """An INSERT/UPDATE/DELETE run with many rows, each a tuple of values for ``fields``;
     ``shared`` names the parameters that have one value for all the rows of a call."""
@@ -54,7 +71,7 @@ class Bulk:
         self._statement = statement
         self._fields = fields
         self._shared = shared
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, _Compiled | _Arrays] = {}
 
     def execute(
         self,
@@ -62,10 +79,20 @@ class Bulk:
         rows: Sequence[tuple[Any, ...]],
         shared: tuple[Any, ...] = (),
     ) -> int:
-        """Run the statement once per row; the number of rows it matched in all."""
+        """Run the statement for every row; the number of rows it matched in all."""
         if not rows:
             return 0
+        # In key order: the database visits its pages in order (measured: 10 to 15 % of a
+        # heartbeat batch's status writes on SQLite), and two writers of overlapping rows on
+        # PostgreSQL take their locks in one order, so they queue instead of deadlocking.
+        rows = sorted(rows, key=_first)
         c = self._compile(connection.dialect)
+        if isinstance(c, _Arrays):
+            arrays: dict[str, Any] = dict(
+                zip(c.arrays, map(list, zip(*rows, strict=True)), strict=True)
+            )
+            arrays.update(zip(self._shared, shared, strict=True))
+            return int(connection.execute(c.statement, arrays).rowcount)
         tail = (
             *(
                 v if p is None or v is None else p(v)
@@ -73,10 +100,6 @@ class Bulk:
             ),
             *c.constants,
         )
-        # In key order: the database visits its pages in order (measured: 10 to 15 % of a
-        # heartbeat batch's status writes on SQLite), and on PostgreSQL two writers of
-        # overlapping rows take their locks in one order, so they queue instead of deadlocking.
-        rows = sorted(rows, key=_first)
         if c.row_processors:
             rows = _processed(rows, c.row_processors)
         params: list[Any] = [c.arrange(row + tail) for row in rows]
@@ -84,13 +107,17 @@ class Bulk:
             params = [dict(zip(c.names, values, strict=True)) for values in params]
         return int(connection.exec_driver_sql(c.sql, params).rowcount)
 
-    def _compile(self, dialect: Dialect) -> _Compiled:
+    def _compile(self, dialect: Dialect) -> _Compiled | _Arrays:
         found = self._compiled.get(dialect.name)
         if found is None:
             found = self._compiled[dialect.name] = self._compile_for(dialect)
         return found
 
-    def _compile_for(self, dialect: Dialect) -> _Compiled:
+    def _compile_for(self, dialect: Dialect) -> _Compiled | _Arrays:
+        # An INSERT of VALUES cannot read another table: it keeps executemany.
+        values_insert = isinstance(self._statement, Insert) and self._statement.select is None
+        if dialect.name == "postgresql" and not values_insert:
+            return self._arrays_for(dialect)
         compiled = self._statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup or compiled.params)
         given = (*self._fields, *self._shared)
@@ -121,6 +148,31 @@ class Bulk:
             shared_processors=tuple(processor(name) for name in self._shared),
             names=None if compiled.positional else names,
         )
+
+    def _arrays_for(self, dialect: Dialect) -> _Arrays:
+        # The fields' types as the statement gives them (a column compared or set).
+        binds = self._statement.compile(dialect=dialect).binds
+        types = {name: binds[name].type for name in self._fields}
+        arrays = tuple(f"{name}__rows" for name in self._fields)
+        rows = (
+            func.unnest(
+                *(
+                    cast(bindparam(array), postgresql.ARRAY(types[name]))
+                    for name, array in zip(self._fields, arrays, strict=True)
+                )
+            )
+            .table_valued(*(column(name, types[name]) for name in self._fields))
+            .render_derived()
+        )
+
+        def as_column(element: Any, **_: Any) -> Any:
+            if isinstance(element, BindParameter) and element.key in types:
+                return rows.c[element.key]
+            return None
+
+        statement = visitors.replacement_traverse(self._statement, {}, as_column)
+        assert isinstance(statement, UpdateBase)
+        return _Arrays(statement, arrays)
 
 
 _first = operator.itemgetter(0)

@@ -1,4 +1,5 @@
-"""``db.bulk``: many-row statements run in key order, each bind processor once per value."""
+"""``db.bulk``: many-row statements run in key order, each bind processor once per value,
+as one statement on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    exists,
     insert,
     select,
     update,
@@ -48,6 +50,12 @@ rows_table = Table(
     Column("id", String(36), nullable=False),
     Column("value", String(16)),
     Column("at", CountedDateTime),
+)
+labels = Table(
+    "bulk_labels",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("colour", String(16)),
 )
 INSERT = Bulk(
     insert(rows_table).values(id=bindparam("b_id"), value=bindparam("v"), at=bindparam("at")),
@@ -78,12 +86,34 @@ def test_rows_run_in_the_order_of_their_key(engine: Engine) -> None:
         assert list(inserted.scalars()) == ids
 
 
-def test_rows_with_one_key_keep_the_order_given(engine: Engine) -> None:
+def test_rows_read_in_a_subquery_match_alike_and_run_as_one_statement_on_postgresql(
+    engine: Engine,
+) -> None:
+    # As the health service's compare-and-set: a row is written only where another table
+    # shows what the row expects.
+    statements: list[Any] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    checked = Bulk(
+        update(rows_table)
+        .where(
+            rows_table.c.id == bindparam("b_id"),
+            exists().where(labels.c.id == bindparam("b_label"), labels.c.colour == "blue"),
+        )
+        .values(value=bindparam("v")),
+        ("b_id", "b_label", "v"),
+    )
     with engine.begin() as connection:
-        INSERT.execute(connection, [("b", "x", None), ("a", "x", None)])
-        assert UPDATE.execute(connection, [("b", "first"), ("a", "1"), ("b", "last")]) == 3
+        blue, red = {"id": "l1", "colour": "blue"}, {"id": "l2", "colour": "red"}
+        connection.execute(insert(labels), [blue, red])
+        INSERT.execute(connection, [(f"id-{i}", "x", None) for i in range(4)])
+        del statements[:]
+        rows = [("id-0", "l1", "a"), ("id-1", "l2", "b"), ("id-2", "l1", "c"), ("id-3", "l9", "d")]
+        assert checked.execute(connection, rows) == 2
+        sent = list(statements)
         values = connection.execute(select(rows_table.c.id, rows_table.c.value))
-        assert dict(values.tuples().all()) == {"a": "1", "b": "last"}
+        assert dict(values.tuples().all()) == {"id-0": "a", "id-1": "x", "id-2": "c", "id-3": "x"}
+    if engine.dialect.name == "postgresql":
+        assert len(sent) == 1 and "unnest" in sent[0]
 
 
 def test_each_value_is_processed_once_and_stored_for_every_row(engine: Engine) -> None:
@@ -102,9 +132,12 @@ class Colour(enum.StrEnum):
     RED = "RED"
 
 
-def test_enum_constants_reach_the_driver_as_plain_values(engine: Engine) -> None:
+def test_enum_constants_reach_the_driver_as_plain_values(sqlite_url: str) -> None:
     # Row tuples holding an enum member stay tracked by the garbage collector; tuples of
-    # plain values are untracked by the first collection that sees them.
+    # plain values are untracked by the first collection that sees them. (PostgreSQL gets
+    # one statement with arrays, not a tuple per row.)
+    engine = create_engine(sqlite_url)
+    metadata.create_all(engine)
     sent: list[Any] = []
     event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[3]))
     paint = Bulk(
@@ -116,6 +149,7 @@ def test_enum_constants_reach_the_driver_as_plain_values(engine: Engine) -> None
     with engine.begin() as connection:
         INSERT.execute(connection, [("a", "x", None)])
         assert paint.execute(connection, [("a", "blue")]) == 1
+    engine.dispose()
     # One row goes as a plain execute: its parameters alone.
     row = sent[-1][0] if isinstance(sent[-1], list) else sent[-1]
     values = list(row.values() if isinstance(row, dict) else row)
