@@ -163,11 +163,15 @@ class Settings(BaseSettings):
     spares_interval: float = Field(default=5.0, gt=0)
     # ACTIVE_STANDBY (keepalived, VRRPv3): seconds between adverts (the BACKUP takes over
     # after about three missed), the check script's period in whole seconds and how many
-    # failed (fall) or passed (rise) runs change its verdict, and haproxy's peers port.
+    # failed (fall) or passed (rise) runs change its verdict, and haproxy's peers port; how
+    # often (s, 0: never) the MASTER repeats its gratuitous ARPs, and how many (Octavia's
+    # vrrp_garp_refresh_interval and vrrp_garp_refresh_count).
     vrrp_advert_interval: float = Field(default=0.1, ge=0.01, le=255)
     vrrp_check_interval: int = Field(default=1, ge=1, le=60)
     vrrp_check_fall: int = Field(default=2, ge=1, le=10)
     vrrp_check_rise: int = Field(default=2, ge=1, le=10)
+    vrrp_garp_refresh_interval: int = Field(default=5, ge=0, le=3600)
+    vrrp_garp_refresh_count: int = Field(default=2, ge=1, le=255)
     # How long a leaving MASTER (agent API 1.2) waits for its sessions to end before it hands
     # the VIP over; new connections wait meanwhile (docs/operations.md, upgrades).
     vrrp_drain_timeout: float = Field(default=5.0, ge=0, le=25)

@@ -100,6 +100,8 @@ def keepalived(
     check_interval: int,
     check_fall: int,
     check_rise: int,
+    garp_refresh_interval: int,
+    garp_refresh_count: int,
 ) -> VrrpConfig:
     """keepalived's configuration for ``amphora``, its peer being the other of ``pair``."""
     assert amphora.vrrp_interface is not None and amphora.vrrp_priority is not None
@@ -118,6 +120,8 @@ def keepalived(
         check_interval=check_interval,
         check_fall=check_fall,
         check_rise=check_rise,
+        garp_refresh_interval=garp_refresh_interval,
+        garp_refresh_count=garp_refresh_count,
     )
     try:
         text = render_keepalived(spec)

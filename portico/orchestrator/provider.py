@@ -142,6 +142,8 @@ class AmphoraProvider:
                 check_interval=settings.vrrp_check_interval,
                 check_fall=settings.vrrp_check_fall,
                 check_rise=settings.vrrp_check_rise,
+                garp_refresh_interval=settings.vrrp_garp_refresh_interval,
+                garp_refresh_count=settings.vrrp_garp_refresh_count,
             )
             for a in joined
         ]

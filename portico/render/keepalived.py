@@ -46,6 +46,12 @@ class VrrpSpec:
     check_interval: int = 1
     check_fall: int = 2
     check_rise: int = 2
+    # The MASTER repeats its gratuitous ARPs (``count`` of them) every ``interval`` seconds
+    # (0: never), as Octavia's vrrp_garp_refresh_*: a neighbour that learnt the VIP from the
+    # wrong amphora (both briefly MASTER while the pair starts, or on a loaded host) is
+    # corrected within one interval instead of when its ARP entry expires (15-45 s).
+    garp_refresh_interval: int = 5
+    garp_refresh_count: int = 2
 
 
 def render_keepalived(spec: VrrpSpec) -> str:
@@ -65,6 +71,8 @@ def _check(spec: VrrpSpec) -> None:
         raise RenderError(f"vrrp: router id {spec.router_id} or priority {spec.priority}")
     if not 0.01 <= spec.advert_interval <= 255 or spec.check_interval < 1:
         raise RenderError("vrrp: advert interval 0.01-255 s and a check interval >= 1 s")
+    if spec.garp_refresh_interval < 0 or not 1 <= spec.garp_refresh_count <= 255:
+        raise RenderError("vrrp: a gratuitous ARP refresh interval >= 0 and count 1-255")
     try:
         local = ipaddress.ip_address(spec.local_address)
         peers = [ipaddress.ip_address(a) for a in spec.peer_addresses]

@@ -93,6 +93,17 @@ class Pair:
                 parts.append(f"{path.name}:\n{path.read_text(errors='replace')[-4000:]}")
         return "\n".join(parts)
 
+    def wait_serving(self, *, timeout: float, seconds: float = 2.0) -> None:
+        """Poll until the user gets an answer through the VIP; else fail with what each
+        amphora of the pair shows (``explain``)."""
+        try:
+            wait_for(lambda: self.user.get(URL, seconds=seconds) == "m1", timeout=timeout)
+        except AssertionError as exc:
+            shown = "\n\n".join(
+                f"== {a['id']} ({a['role']})\n{self.explain(a['id'])}" for a in self.amphorae()
+            )
+            raise AssertionError(f"the VIP does not serve within {timeout}s:\n{shown}") from exc
+
     def rebuilt_without(self, gone: set[str]) -> dict[str, dict[str, Any]] | None:
         """The pair by role once the load balancer is ACTIVE on two amphorae, none of ``gone``."""
         found = self.by_role()
@@ -238,12 +249,7 @@ def lose_master(pair: Pair, master: str, backup: str) -> None:
     ip("-n", names.namespace(master), "link", "set", vip_link, "down")
     # The BACKUP takes the VIP after three missed adverts, long before any failover.
     wait_for(lambda: pair.holds_vip(backup), timeout=2)
-    try:
-        wait_for(lambda: pair.user.get(URL, seconds=0.5) == "m1", timeout=3)
-    except AssertionError as exc:
-        raise AssertionError(
-            "the VIP's new holder does not serve:\n" + pair.explain(backup)
-        ) from exc
+    pair.wait_serving(timeout=3, seconds=0.5)
 
 
 def assert_takes_over(pair: Pair, holder: str, peer_id: str) -> None:
@@ -363,6 +369,31 @@ def test_stick_tables_are_synced_between_the_pair(pair: Pair) -> None:
     client_ip = pair.user.ip
     assert client_ip in table(roles["MASTER"]["id"])
     wait_for(lambda: client_ip in table(roles["BACKUP"]["id"]), timeout=5)
+
+
+def test_a_user_sent_to_the_backup_is_brought_back_by_the_masters_gratuitous_arps(
+    pair: Pair,
+) -> None:
+    # As a neighbour that learnt the VIP while both were briefly MASTER: its entry points at
+    # the BACKUP, which drops what it gets. keepalived announces a new MASTER twice (at once
+    # and 5 s later); after that only the refresh (vrrp_garp_refresh_interval, 5 s) corrects
+    # such an entry, which alone would hold for a minute here.
+    roles = pair.by_role()
+    master, backup = roles["MASTER"]["id"], roles["BACKUP"]["id"]
+    log = pair.base(master) / "haproxy" / "log" / "keepalived.log"
+    wait_for(lambda: log.read_text().count("Sending/queueing gratuitous ARPs") >= 2, timeout=10)
+    vip_link = names.network_ifname(names.network_key(pair.net.network_id, CIDR))
+    (link,) = json.loads(ip("-n", names.namespace(backup), "-j", "link", "show", vip_link))
+    user = pair.user.namespace
+    subprocess.run(
+        ["ip", "netns", "exec", user, "sysctl", "-qw",
+         "net.ipv4.neigh.eth0.base_reachable_time_ms=60000"],
+        check=True,
+    )  # fmt: skip
+    ip("-n", user, "neigh", "replace", VIP, "lladdr", link["address"], "dev", "eth0",
+       "nud", "reachable")  # fmt: skip
+    assert pair.user.get(URL, seconds=0.5) is None
+    pair.wait_serving(timeout=8, seconds=0.5)
 
 
 def test_keepalived_accepts_what_the_controller_rendered(pair: Pair) -> None:

@@ -34,7 +34,6 @@ from fastapi.testclient import TestClient
 
 from portico.cli.upgrades import rotate_all
 from portico.settings import ImageSetting, Settings
-from tests.conftest import wait_for
 from tests.e2e.test_netns_active_standby import VIP, Pair, active_standby
 
 pytestmark = pytest.mark.xdist_group("netns")
@@ -92,7 +91,7 @@ def under_probe(pair: Pair, change: Callable[[], T], *, what: str) -> tuple[Rota
         text=True,
     )
     try:
-        wait_for(lambda: pair.user.get(URL) == "m1", timeout=10)
+        pair.wait_serving(timeout=10)
         started = time.monotonic()
         result = change()
         took = time.monotonic() - started

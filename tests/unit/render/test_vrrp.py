@@ -48,6 +48,14 @@ def test_keepalived_matches_golden_file() -> None:
     assert text == path.read_text()
 
 
+def test_the_master_repeats_its_gratuitous_arps_unless_told_not_to() -> None:
+    text = render_keepalived(replace(SPEC, garp_refresh_interval=7, garp_refresh_count=3))
+    assert "    garp_master_refresh 7\n    garp_master_refresh_repeat 3\n" in text
+    assert "    garp_lower_prio_repeat 3\n" in text
+    never = render_keepalived(replace(SPEC, garp_refresh_interval=0))
+    assert "garp_master_refresh" not in never and "garp_lower_prio_repeat 2" in never
+
+
 def test_keepalived_elects_by_priority_and_never_preempts() -> None:
     text = render_keepalived(replace(SPEC, priority=90, advert_interval=0.5))
     assert "    state BACKUP\n" in text and "    nopreempt\n" in text
@@ -74,6 +82,8 @@ def test_keepalived_elects_by_priority_and_never_preempts() -> None:
         {"vips": ()},
         {"lb_id": "x\n}\nglobal_defs {"},
         {"advert_interval": 0.001},
+        {"garp_refresh_interval": -1},
+        {"garp_refresh_count": 0},
     ],
 )
 def test_keepalived_refuses_what_is_not_well_formed(change: dict[str, object]) -> None:
