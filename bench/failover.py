@@ -267,7 +267,7 @@ def run_pair_scenario(name: str, fault: str, runs: int, tmp: Path) -> Figures:
         serve(data_dir, settings) as server,
         httpx.Client(base_url=server.url, headers=ADMIN) as client,
         netns_rig.attached(bridge, "10.217.0.101/24") as member,
-        netns_rig.attached(bridge, "10.217.0.200/24") as user,
+        netns_rig.attached(bridge, "10.217.0.1/24") as user,
     ):
         member.start(netns_rig.BACKEND, member.ip)
         flavor = _pair_flavor(client)

@@ -75,7 +75,7 @@ def rotate_pairs(source: str, count: int, tmp: Path) -> PairFigures:
         serve(data_dir, settings) as server,
         httpx.Client(base_url=server.url, headers=ADMIN, timeout=30) as client,
         netns_rig.attached(bridge, "10.218.0.101/24") as member,
-        netns_rig.attached(bridge, "10.218.0.200/24") as user,
+        netns_rig.attached(bridge, "10.218.0.1/24") as user,
     ):
         member.start(netns_rig.BACKEND, member.ip)
         flavor = _pair_flavor(client)

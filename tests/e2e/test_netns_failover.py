@@ -75,7 +75,7 @@ def test_a_dead_amphora_namespace_is_replaced_and_the_vip_answers_again(
     before = leftovers()
     with (
         peer(bridge_of(net.network_id), "10.215.0.101/24") as member,
-        peer(bridge_of(net.network_id), "10.215.0.200/24") as user,
+        peer(bridge_of(net.network_id), "10.215.0.1/24") as user,
     ):
         member.serve("m1", 8000)
         body = {

@@ -111,9 +111,9 @@ def test_tenants_on_overlapping_subnets_reach_only_their_own_balanced_members(
     with (
         peer(bridge_of(net_a.network_id), "10.213.0.101/24") as a1,
         peer(bridge_of(net_a.network_id), "10.213.0.102/24") as a2,
-        peer(bridge_of(net_a.network_id), "10.213.0.200/24") as client_a,
+        peer(bridge_of(net_a.network_id), "10.213.0.1/24") as client_a,
         peer(bridge_of(net_b.network_id), "10.213.0.101/24") as b1,
-        peer(bridge_of(net_b.network_id), "10.213.0.200/24") as client_b,
+        peer(bridge_of(net_b.network_id), "10.213.0.1/24") as client_b,
     ):
         for member, name in ((a1, "a1"), (a2, "a2"), (b1, "b1")):
             member.serve(name, 8000)
@@ -155,7 +155,7 @@ def test_members_on_another_subnet_are_reached_through_a_leg_the_provider_plugs(
     with (
         peer(bridge_of(MEMBERS_NET.network_id), "10.214.0.101/24") as m1,
         peer(bridge_of(MEMBERS_NET.network_id), "10.214.0.102/24") as m2,
-        peer(bridge_of(net_a.network_id), "10.213.0.200/24") as client_a,
+        peer(bridge_of(net_a.network_id), "10.213.0.1/24") as client_a,
     ):
         m1.serve("m1", 8000)
         m2.serve("m2", 8000)

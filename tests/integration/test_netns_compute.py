@@ -132,7 +132,7 @@ def test_amphora_in_a_namespace_serves_its_vip_and_members_then_delete_leaves_no
     amphora.run(amphora.client.push(instance.agent_endpoint, amphora.id, push))
 
     with (
-        peer(bridge_of(VIP_NET), "10.213.0.200/24") as client,
+        peer(bridge_of(VIP_NET), "10.213.0.1/24") as client,
         peer(bridge_of(MEMBER_NET), "10.214.0.100/24") as backend,
     ):
         backend.serve("member-1", 8000)
